@@ -1,0 +1,28 @@
+//! Internal keys for objects on the packet path: small integers instead of the UUID strings
+//! the API uses, so per-packet lookups hash a `u32`.
+
+use std::collections::HashMap;
+
+/// String id ↔ internal key for one class of object.
+#[derive(Debug, Default)]
+pub struct IdMap {
+    by_id: HashMap<String, u32>,
+    next: u32,
+}
+
+impl IdMap {
+    pub fn insert(&mut self, id: &str) -> u32 {
+        self.next += 1;
+        self.by_id.insert(id.to_string(), self.next);
+        self.next
+    }
+    pub fn get(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+    pub fn remove(&mut self, id: &str) -> Option<u32> {
+        self.by_id.remove(id)
+    }
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+}

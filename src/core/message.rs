@@ -1,0 +1,60 @@
+//! Messages between the io driver and the core engine.
+
+use serde_json::Value;
+use std::net::SocketAddr;
+
+/// A request from JS: mediasoup's method names, the target handler and a JSON body.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: u32,
+    pub method: String,
+    pub handler_id: String,
+    pub data: Value,
+}
+
+/// Error classes the facade turns into mediasoup's JS errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    Error,
+    TypeError,
+    NotFound,
+    Unsupported,
+}
+
+impl ErrorKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorKind::Error => "Error",
+            ErrorKind::TypeError => "TypeError",
+            ErrorKind::NotFound => "NotFoundError",
+            ErrorKind::Unsupported => "UnsupportedError",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CoreError {
+    pub kind: ErrorKind,
+    pub reason: String,
+}
+
+impl CoreError {
+    pub fn error(reason: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Error, reason: reason.into() }
+    }
+    pub fn type_error(reason: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::TypeError, reason: reason.into() }
+    }
+    pub fn not_found(reason: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::NotFound, reason: reason.into() }
+    }
+}
+
+/// What the core asks the driver to do.
+#[derive(Debug)]
+pub enum Output {
+    Transmit { socket: u32, to: SocketAddr, data: Vec<u8> },
+    Response { id: u32, result: Result<Value, CoreError> },
+    Notification { target: String, event: &'static str, data: Value },
+    CloseSocket(u32),
+}

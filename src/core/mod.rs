@@ -1,0 +1,15 @@
+//! The sans-IO engine: mediasoup's worker semantics with no sockets, threads or clock of its
+//! own. See `worker::Engine`.
+
+pub mod codecs;
+pub mod consumer;
+pub mod dtls;
+pub mod ice;
+pub mod ids;
+pub mod message;
+pub mod producer;
+pub mod rtcp;
+pub mod rtp;
+pub mod srtp;
+pub mod transport;
+pub mod worker;

@@ -1,0 +1,526 @@
+//! Producer: the receiving side of one media source. Maps incoming SSRC / RID to encodings,
+//! keeps per-stream receive statistics (RFC 3550 A.3 loss, A.8 jitter), detects losses and
+//! asks for them again with NACKs, and turns keyframe requests into PLI/FIR.
+
+use crate::core::codecs::CodecKind;
+use crate::core::rtcp::{self, ReportBlock};
+use crate::core::rtp::packet::SeqExtender;
+use crate::core::rtp::{ExtIds, TrafficCounter};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct ProducerCodec {
+    pub pt: u8,
+    pub mapped_pt: u8,
+    pub mime: String,
+    pub kind: CodecKind,
+    pub clock_rate: u32,
+    /// For an RTX codec: the payload type it repairs.
+    pub apt: Option<u8>,
+    pub nack: bool,
+    pub pli: bool,
+    pub fir: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProducerEncoding {
+    pub ssrc: Option<u32>,
+    pub rid: Option<String>,
+    pub rtx_ssrc: Option<u32>,
+    pub mapped_ssrc: u32,
+}
+
+const MAX_NACK_ITEMS: usize = 1000;
+const MAX_NACK_RETRIES: u8 = 10;
+const NACK_RETRY: Duration = Duration::from_millis(40);
+
+#[derive(Debug)]
+struct NackItem {
+    sent_at: Option<Instant>,
+    retries: u8,
+}
+
+/// Receive state of one encoding.
+#[derive(Debug)]
+pub struct RecvStream {
+    pub ssrc: u32,
+    pub rtx_ssrc: Option<u32>,
+    pub rid: Option<String>,
+    pub mapped_ssrc: u32,
+    pub codec_idx: usize,
+    seq: SeqExtender,
+    base_seq: u64,
+    pub media: TrafficCounter,
+    pub rtx: TrafficCounter,
+    pub packets_lost: i64,
+    pub fraction_lost: u8,
+    pub packets_repaired: u64,
+    pub packets_discarded: u64,
+    pub nack_count: u64,
+    pub nack_packet_count: u64,
+    pub pli_count: u64,
+    pub fir_count: u64,
+    jitter: f64,
+    last_transit: Option<i64>,
+    expected_prior: u64,
+    received_prior: u64,
+    received: u64,
+    last_sr: Option<(u32, Instant)>,
+    nacks: BTreeMap<u64, NackItem>,
+    pub score: u8,
+    pub last_keyframe_request: Option<Instant>,
+    fir_seq: u8,
+    pub rtt_ms: f64,
+}
+
+impl RecvStream {
+    fn new(ssrc: u32, enc: &ProducerEncoding, codec_idx: usize) -> Self {
+        Self {
+            ssrc,
+            rtx_ssrc: enc.rtx_ssrc,
+            rid: enc.rid.clone(),
+            mapped_ssrc: enc.mapped_ssrc,
+            codec_idx,
+            seq: SeqExtender::default(),
+            base_seq: 0,
+            media: TrafficCounter::default(),
+            rtx: TrafficCounter::default(),
+            packets_lost: 0,
+            fraction_lost: 0,
+            packets_repaired: 0,
+            packets_discarded: 0,
+            nack_count: 0,
+            nack_packet_count: 0,
+            pli_count: 0,
+            fir_count: 0,
+            jitter: 0.0,
+            last_transit: None,
+            expected_prior: 0,
+            received_prior: 0,
+            received: 0,
+            last_sr: None,
+            nacks: BTreeMap::new(),
+            score: 10,
+            last_keyframe_request: None,
+            fir_seq: 0,
+            rtt_ms: 0.0,
+        }
+    }
+
+    fn expected(&self) -> u64 {
+        if !self.seq.started() {
+            return 0;
+        }
+        self.seq.highest() - self.base_seq + 1
+    }
+
+    /// Records a media packet; returns false for a duplicate or a packet too old to matter.
+    fn receive(&mut self, now: Instant, anchor: Instant, seq: u16, ts: u32, clock_rate: u32, len: usize, is_rtx: bool, nack_enabled: bool) -> bool {
+        let first = !self.seq.started();
+        let prev_high = self.seq.highest();
+        let ext = self.seq.extend(seq);
+        if first {
+            self.base_seq = ext;
+        } else if ext <= prev_high {
+            // Late or retransmitted: with NACK on, every gap is listed, so a packet not
+            // listed is a duplicate (or given up on).
+            if self.nacks.remove(&ext).is_some() {
+                self.packets_repaired += 1;
+            } else if is_rtx || nack_enabled || ext + 32768 < prev_high || ext == prev_high {
+                self.packets_discarded += 1;
+                return false;
+            }
+        } else if nack_enabled && ext > prev_high + 1 {
+            for missing in prev_high + 1..ext {
+                self.nacks.insert(missing, NackItem { sent_at: None, retries: 0 });
+            }
+            while self.nacks.len() > MAX_NACK_ITEMS {
+                self.nacks.pop_first();
+            }
+        }
+        self.received += 1;
+        if is_rtx {
+            self.rtx.add(now, len);
+        } else {
+            self.media.add(now, len);
+        }
+        // Interarrival jitter in RTP clock units (RFC 3550 A.8).
+        if !is_rtx && clock_rate > 0 {
+            let arrival = (now.duration_since(anchor).as_secs_f64() * clock_rate as f64) as i64;
+            let transit = arrival - ts as i64;
+            if let Some(prev) = self.last_transit {
+                let d = (transit - prev).abs() as f64;
+                if d < clock_rate as f64 * 10.0 {
+                    self.jitter += (d - self.jitter) / 16.0;
+                }
+            }
+            self.last_transit = Some(transit);
+        }
+        true
+    }
+
+    /// Sequence numbers due for a NACK now (first request or a retry).
+    fn due_nacks(&mut self, now: Instant, out: &mut Vec<u16>) {
+        let retry = NACK_RETRY.max(Duration::from_secs_f64(self.rtt_ms / 1000.0));
+        self.nacks.retain(|_, it| it.retries < MAX_NACK_RETRIES);
+        for (seq, it) in self.nacks.iter_mut() {
+            if it.sent_at.is_none_or(|t| now.duration_since(t) >= retry) {
+                it.sent_at = Some(now);
+                it.retries += 1;
+                out.push(*seq as u16);
+            }
+        }
+    }
+
+    pub fn jitter(&self) -> u32 {
+        self.jitter as u32
+    }
+
+    /// A receiver report block about this stream (RFC 3550 A.3), updating the score.
+    fn report_block(&mut self, now: Instant) -> ReportBlock {
+        let expected = self.expected();
+        self.packets_lost = expected as i64 - self.received as i64;
+        let exp_int = expected - self.expected_prior;
+        let rec_int = self.received.saturating_sub(self.received_prior);
+        self.expected_prior = expected;
+        self.received_prior = self.received;
+        let lost_int = exp_int as i64 - rec_int as i64;
+        self.fraction_lost = if exp_int == 0 || lost_int <= 0 { 0 } else { ((lost_int << 8) / exp_int as i64) as u8 };
+        if exp_int > 0 {
+            let ratio = (lost_int.max(0) as f64) / exp_int as f64;
+            let s = (10.0 * (1.0 - ratio).powi(4)).round() as u8;
+            // Smooth like an exponential average so one bad second does not flap the score.
+            self.score = ((self.score as u16 * 3 + s as u16 * 5).div_ceil(8)) as u8;
+        }
+        let (lsr, dlsr) = match self.last_sr {
+            Some((mid_ntp, at)) => (mid_ntp, (now.duration_since(at).as_secs_f64() * 65536.0) as u32),
+            None => (0, 0),
+        };
+        ReportBlock {
+            ssrc: self.ssrc,
+            fraction_lost: self.fraction_lost,
+            total_lost: self.packets_lost.clamp(-0x80_0000, 0x7f_ffff) as i32,
+            highest_seq: self.seq.highest().wrapping_sub(1 << 16) as u32,
+            jitter: self.jitter(),
+            lsr,
+            dlsr,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerType {
+    Simple,
+    Simulcast,
+    Svc,
+}
+
+impl ProducerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Simple => "simple",
+            Self::Simulcast => "simulcast",
+            Self::Svc => "svc",
+        }
+    }
+}
+
+/// What became of an incoming RTP packet.
+#[derive(Debug, Clone, Copy)]
+pub struct Accepted {
+    pub encoding: usize,
+    pub mapped_pt: u8,
+    /// Original sequence number (for RTX, the OSN).
+    pub seq: u16,
+    pub keyframe: bool,
+    /// Offset of the media payload in the packet (RTX strips the OSN).
+    pub payload_off: usize,
+    pub codec_kind: CodecKind,
+}
+
+pub struct Producer {
+    pub id: String,
+    pub transport: u32,
+    pub kind: String,
+    pub ptype: ProducerType,
+    pub paused: bool,
+    pub codecs: Vec<ProducerCodec>,
+    pub encodings: Vec<ProducerEncoding>,
+    pub streams: Vec<Option<RecvStream>>,
+    pub ext_ids: ExtIds,
+    pub consumers: Vec<u32>,
+    pub rtp_parameters: Value,
+    pub consumable_rtp_parameters: Value,
+    pub key_frame_request_delay: Duration,
+    pub rtcp_ssrc: u32,
+    pub created: Instant,
+    pub last_scores: Vec<u8>,
+    pub trace_types: Vec<String>,
+}
+
+impl Producer {
+    fn codec_for_pt(&self, pt: u8) -> Option<usize> {
+        self.codecs.iter().position(|c| c.pt == pt)
+    }
+
+    /// Finds (or creates, on first sight) the stream an RTP packet belongs to.
+    /// Returns the encoding index and whether the packet is RTX.
+    pub fn match_stream(&mut self, ssrc: u32, pt: u8, rid: Option<&[u8]>, rrid: Option<&[u8]>) -> Option<(usize, bool)> {
+        for (i, s) in self.streams.iter().enumerate() {
+            if let Some(s) = s {
+                if s.ssrc == ssrc {
+                    return Some((i, false));
+                }
+                if s.rtx_ssrc == Some(ssrc) {
+                    return Some((i, true));
+                }
+            }
+        }
+        let ci = self.codec_for_pt(pt)?;
+        let is_rtx = self.codecs[ci].apt.is_some();
+        // Which encoding: by signalled SSRC, by RID / repaired RID, or the only one.
+        let enc = self
+            .encodings
+            .iter()
+            .position(|e| e.ssrc == Some(ssrc) || e.rtx_ssrc == Some(ssrc))
+            .or_else(|| {
+                let r = if is_rtx { rrid } else { rid }?;
+                self.encodings.iter().position(|e| e.rid.as_deref().map(str::as_bytes) == Some(r))
+            })
+            .or_else(|| (self.encodings.len() == 1 && self.encodings[0].ssrc.is_none() && self.encodings[0].rid.is_none()).then_some(0))?;
+        let e = self.encodings[enc].clone();
+        let is_rtx = is_rtx || e.rtx_ssrc == Some(ssrc);
+        match &mut self.streams[enc] {
+            Some(s) if is_rtx => s.rtx_ssrc = Some(ssrc),
+            Some(_) => return None,
+            slot @ None => {
+                if is_rtx {
+                    // RTX before any media of this encoding: nothing to repair yet.
+                    return None;
+                }
+                *slot = Some(RecvStream::new(ssrc, &e, ci));
+            }
+        }
+        Some((enc, is_rtx))
+    }
+
+    /// Accounts an RTP packet of a matched stream. `payload` is the RTP payload.
+    #[allow(clippy::too_many_arguments)]
+    pub fn receive(&mut self, now: Instant, anchor: Instant, enc: usize, is_rtx: bool, pt: u8, seq: u16, ts: u32, payload_off: usize, payload: &[u8], len: usize) -> Option<Accepted> {
+        let ci = self.codec_for_pt(pt)?;
+        let codec = &self.codecs[ci];
+        let (media_ci, seq, payload_off) = if is_rtx || codec.apt.is_some() {
+            let apt = codec.apt?;
+            if payload.len() < 2 {
+                return None; // RTX padding-only probe
+            }
+            (self.codec_for_pt(apt)?, u16::from_be_bytes([payload[0], payload[1]]), payload_off + 2)
+        } else {
+            (ci, seq, payload_off)
+        };
+        let mc = &self.codecs[media_ci];
+        let (mapped_pt, kind, clock_rate, nack) = (mc.mapped_pt, mc.kind, mc.clock_rate, mc.nack);
+        let stream = self.streams[enc].as_mut()?;
+        stream.codec_idx = media_ci;
+        if !stream.receive(now, anchor, seq, ts, clock_rate, len, is_rtx, nack) {
+            return None;
+        }
+        let body = if is_rtx { &payload[2..] } else { payload };
+        Some(Accepted { encoding: enc, mapped_pt, seq, keyframe: kind.is_keyframe(body), payload_off, codec_kind: kind })
+    }
+
+    /// A sender report from the producer's sender (for LSR/DLSR in our receiver reports).
+    pub fn handle_sr(&mut self, now: Instant, ssrc: u32, ntp: u64) {
+        if let Some(s) = self.streams.iter_mut().flatten().find(|s| s.ssrc == ssrc) {
+            s.last_sr = Some(((ntp >> 16) as u32, now));
+        }
+    }
+
+    /// Appends NACKs due now for every stream to `out` as RTCP.
+    pub fn write_nacks(&mut self, now: Instant, out: &mut Vec<u8>, scratch: &mut Vec<u16>) {
+        for s in self.streams.iter_mut().flatten() {
+            scratch.clear();
+            s.due_nacks(now, scratch);
+            if !scratch.is_empty() {
+                s.nack_count += 1;
+                s.nack_packet_count += scratch.len() as u64;
+                for chunk in scratch.chunks(64) {
+                    rtcp::write_nack(out, self.rtcp_ssrc, s.ssrc, chunk);
+                }
+            }
+        }
+    }
+
+    /// Receiver report blocks for every active stream.
+    pub fn report_blocks(&mut self, now: Instant, out: &mut Vec<ReportBlock>) {
+        for s in self.streams.iter_mut().flatten() {
+            out.push(s.report_block(now));
+        }
+    }
+
+    /// Writes a PLI (or FIR) asking the sender of `encoding` for a keyframe, throttled so a
+    /// storm of consumer requests becomes one request per `key_frame_request_delay` (min 100 ms).
+    pub fn request_keyframe(&mut self, now: Instant, encoding: Option<usize>, out: &mut Vec<u8>) -> bool {
+        if self.kind != "video" || self.paused {
+            return false;
+        }
+        let throttle = self.key_frame_request_delay.max(Duration::from_millis(100));
+        let mut wrote = false;
+        for (i, s) in self.streams.iter_mut().enumerate() {
+            let Some(s) = s else { continue };
+            if encoding.is_some_and(|e| e != i) {
+                continue;
+            }
+            if s.last_keyframe_request.is_some_and(|t| now.duration_since(t) < throttle) {
+                continue;
+            }
+            let c = &self.codecs[s.codec_idx];
+            if c.pli {
+                rtcp::write_pli(out, self.rtcp_ssrc, s.ssrc);
+                s.pli_count += 1;
+            } else if c.fir {
+                s.fir_seq = s.fir_seq.wrapping_add(1);
+                rtcp::write_fir(out, self.rtcp_ssrc, s.ssrc, s.fir_seq);
+                s.fir_count += 1;
+            } else {
+                continue;
+            }
+            s.last_keyframe_request = Some(now);
+            wrote = true;
+        }
+        wrote
+    }
+
+    pub fn scores_json(&self) -> Value {
+        Value::Array(
+            self.streams
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let s = s.as_ref()?;
+                    Some(json!({ "encodingIdx": i, "ssrc": s.ssrc, "rid": s.rid, "score": s.score }))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn stats_json(&mut self, now: Instant, ts_ms: u64) -> Value {
+        let kind = self.kind.clone();
+        let mut v = Vec::new();
+        for s in self.streams.iter_mut().flatten() {
+            let mime = self.codecs[s.codec_idx].mime.clone();
+            let bitrate = s.media.rate.rate(now);
+            let mut o = json!({
+                "type": "inbound-rtp",
+                "timestamp": ts_ms,
+                "ssrc": s.ssrc,
+                "kind": kind,
+                "mimeType": mime,
+                "packetsLost": s.packets_lost.max(0),
+                "fractionLost": s.fraction_lost,
+                "packetsDiscarded": s.packets_discarded,
+                "packetsRetransmitted": s.rtx.packets,
+                "packetsRepaired": s.packets_repaired,
+                "nackCount": s.nack_count,
+                "nackPacketCount": s.nack_packet_count,
+                "pliCount": s.pli_count,
+                "firCount": s.fir_count,
+                "score": s.score,
+                "packetCount": s.media.packets,
+                "byteCount": s.media.bytes,
+                "bitrate": bitrate,
+                "jitter": s.jitter(),
+                "roundTripTime": s.rtt_ms,
+            });
+            if let Some(r) = s.rtx_ssrc {
+                o["rtxSsrc"] = json!(r);
+            }
+            if let Some(r) = &s.rid {
+                o["rid"] = json!(r);
+            }
+            v.push(o);
+        }
+        Value::Array(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn producer() -> Producer {
+        Producer {
+            id: "p".into(),
+            transport: 0,
+            kind: "video".into(),
+            ptype: ProducerType::Simple,
+            paused: false,
+            codecs: vec![
+                ProducerCodec { pt: 96, mapped_pt: 101, mime: "video/VP8".into(), kind: CodecKind::Vp8, clock_rate: 90000, apt: None, nack: true, pli: true, fir: true },
+                ProducerCodec { pt: 97, mapped_pt: 102, mime: "video/rtx".into(), kind: CodecKind::Other, clock_rate: 90000, apt: Some(96), nack: false, pli: false, fir: false },
+            ],
+            encodings: vec![ProducerEncoding { ssrc: Some(1111), rid: None, rtx_ssrc: Some(2222), mapped_ssrc: 5555 }],
+            streams: vec![None],
+            ext_ids: [0; crate::core::rtp::EXT_COUNT],
+            consumers: vec![],
+            rtp_parameters: Value::Null,
+            consumable_rtp_parameters: Value::Null,
+            key_frame_request_delay: Duration::ZERO,
+            rtcp_ssrc: 9,
+            created: Instant::now(),
+            last_scores: vec![],
+            trace_types: vec![],
+        }
+    }
+
+    #[test]
+    fn gaps_become_nacks_and_rtx_repairs_them() {
+        let t0 = Instant::now();
+        let mut p = producer();
+        for seq in [10u16, 11, 14] {
+            let (e, rtx) = p.match_stream(1111, 96, None, None).unwrap();
+            assert!(!rtx);
+            p.receive(t0, t0, e, false, 96, seq, 0, 12, &[0x90, 0, 0, 0, 0], 100).unwrap();
+        }
+        let mut out = Vec::new();
+        let mut scratch = Vec::new();
+        p.write_nacks(t0, &mut out, &mut scratch);
+        let mut items = Vec::new();
+        assert!(rtcp::split_compound(&out, &mut items));
+        let mut lost = Vec::new();
+        rtcp::for_each_nack(&items[0], |s| lost.push(s));
+        assert_eq!(lost, vec![12, 13]);
+        // RTX with OSN 12 repairs one; the retry only asks for 13.
+        let (e, rtx) = p.match_stream(2222, 97, None, None).unwrap();
+        assert!(rtx);
+        let a = p.receive(t0, t0, e, true, 97, 1, 0, 12, &[0, 12, 0x90, 0, 0, 0, 0], 100).unwrap();
+        assert_eq!((a.seq, a.mapped_pt, a.payload_off), (12, 101, 14));
+        let mut out2 = Vec::new();
+        p.write_nacks(t0 + Duration::from_millis(50), &mut out2, &mut scratch);
+        let mut items = Vec::new();
+        assert!(rtcp::split_compound(&out2, &mut items));
+        lost.clear();
+        rtcp::for_each_nack(&items[0], |s| lost.push(s));
+        assert_eq!(lost, vec![13]);
+        let s = p.streams[0].as_ref().unwrap();
+        assert_eq!(s.packets_repaired, 1);
+        // A duplicate is discarded.
+        let (e, _) = p.match_stream(1111, 96, None, None).unwrap();
+        assert!(p.receive(t0, t0, e, false, 96, 11, 0, 12, &[0x90, 0, 0, 0, 0], 100).is_none());
+    }
+
+    #[test]
+    fn keyframe_requests_are_throttled() {
+        let t0 = Instant::now();
+        let mut p = producer();
+        let (e, _) = p.match_stream(1111, 96, None, None).unwrap();
+        p.receive(t0, t0, e, false, 96, 1, 0, 12, &[0x90, 0, 0, 0, 0], 100);
+        let mut out = Vec::new();
+        assert!(p.request_keyframe(t0, None, &mut out));
+        assert!(!p.request_keyframe(t0 + Duration::from_millis(50), None, &mut out));
+        assert!(p.request_keyframe(t0 + Duration::from_millis(150), None, &mut out));
+        assert_eq!(p.streams[0].as_ref().unwrap().pli_count, 2);
+    }
+}

@@ -1,0 +1,1538 @@
+//! The core engine of one worker: routers, transports, producers and consumers, and the packet
+//! path between them. Sans-IO: the driver feeds it requests, datagrams and timeouts with the
+//! current time, and drains `Output`s.
+
+use crate::core::codecs::CodecKind;
+use crate::core::consumer::{Consumer, ConsumerCodec, SourcePacket};
+use crate::core::dtls::{DtlsCertificate, DtlsEvent, DtlsRole, DtlsState, DtlsTransport};
+use crate::core::ice::stun::{self, StunMessage};
+use crate::core::ice::{IceOutcome, IceServer, Tuple};
+use crate::core::ids::IdMap;
+use crate::core::message::{CoreError, Output, Request};
+use crate::core::producer::{Producer, ProducerCodec, ProducerEncoding, ProducerType};
+use crate::core::rtcp::{self, RtcpItem};
+use crate::core::rtp::packet::{is_rtcp, RtpView};
+use crate::core::rtp::{ExtIds, ExtUri, EXT_COUNT};
+use crate::core::srtp::{SrtpContext, SrtpProfile};
+use crate::core::transport::{Flavor, LocalSocket, Plain, Transport, WebRtc};
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const TICK: Duration = Duration::from_millis(20);
+const RTCP_INTERVAL: Duration = Duration::from_millis(1000);
+/// Seconds between 1900 (NTP epoch) and 1970 (Unix epoch).
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+type Res = Result<Value, CoreError>;
+
+struct Router {
+    transports: Vec<u32>,
+    producers: Vec<String>,
+}
+
+/// Counters of what the engine dropped, by reason.
+#[derive(Debug, Default)]
+pub struct Drops {
+    pub unknown_socket: u64,
+    pub malformed: u64,
+    pub srtp: u64,
+    pub no_producer: u64,
+}
+
+pub struct Engine {
+    now: Instant,
+    anchor: Instant,
+    anchor_unix: Duration,
+    cert: DtlsCertificate,
+    routers: HashMap<String, Router>,
+    transports: HashMap<u32, Transport>,
+    transport_ids: IdMap,
+    producers: HashMap<u32, Producer>,
+    producer_ids: IdMap,
+    consumers: HashMap<u32, Consumer>,
+    consumer_ids: IdMap,
+    socket_owner: HashMap<u32, u32>,
+    outputs: VecDeque<Output>,
+    pool: Vec<Vec<u8>>,
+    next_tick: Instant,
+    next_rtcp: Instant,
+    rng: u64,
+    pub drops: Drops,
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value, CoreError> {
+    v.get(name).filter(|x| !x.is_null()).ok_or_else(|| CoreError::type_error(format!("missing {name}")))
+}
+
+fn str_field<'a>(v: &'a Value, name: &str) -> Result<&'a str, CoreError> {
+    field(v, name)?.as_str().ok_or_else(|| CoreError::type_error(format!("wrong {name} (not a string)")))
+}
+
+fn ext_ids_of(params: &Value) -> ExtIds {
+    let mut ids = [0u8; EXT_COUNT];
+    for e in params.get("headerExtensions").and_then(Value::as_array).into_iter().flatten() {
+        if let (Some(uri), Some(id)) = (e.get("uri").and_then(Value::as_str), e.get("id").and_then(Value::as_u64)) {
+            if let Some(u) = ExtUri::from_uri(uri) {
+                ids[u as usize] = id as u8;
+            }
+        }
+    }
+    ids
+}
+
+fn has_fb(codec: &Value, ty: &str, param: &str) -> bool {
+    codec.get("rtcpFeedback").and_then(Value::as_array).into_iter().flatten().any(|f| {
+        f.get("type").and_then(Value::as_str) == Some(ty)
+            && f.get("parameter").and_then(Value::as_str).unwrap_or("") == param
+    })
+}
+
+/// Sends an RTP or RTCP packet on a transport (protecting it when SRTP is on).
+fn transmit(t: &mut Transport, outputs: &mut VecDeque<Output>, now: Instant, mut pkt: Vec<u8>, rtcp: bool, rtx: bool) -> bool {
+    let len = pkt.len();
+    let Some((socket, to, ctx)) = t.destination(rtcp) else { return false };
+    if let Some(ctx) = ctx {
+        let r = if rtcp { ctx.protect_rtcp(&mut pkt) } else { ctx.protect_rtp(&mut pkt) };
+        if r.is_err() {
+            return false;
+        }
+    }
+    t.send.add(now, pkt.len());
+    if !rtcp {
+        if rtx {
+            t.rtx_send.add(now, len);
+        } else {
+            t.rtp_send.add(now, len);
+        }
+    }
+    outputs.push_back(Output::Transmit { socket, to, data: pkt });
+    true
+}
+
+impl Engine {
+    /// `seed` feeds the engine's own choices (SSRCs for RTCP); `cert` is the worker's DTLS
+    /// certificate.
+    pub fn new(now: Instant, unix_now: SystemTime, cert: DtlsCertificate, seed: u64) -> Self {
+        Self {
+            now,
+            anchor: now,
+            anchor_unix: unix_now.duration_since(UNIX_EPOCH).unwrap_or_default(),
+            cert,
+            routers: HashMap::new(),
+            transports: HashMap::new(),
+            transport_ids: IdMap::default(),
+            producers: HashMap::new(),
+            producer_ids: IdMap::default(),
+            consumers: HashMap::new(),
+            consumer_ids: IdMap::default(),
+            socket_owner: HashMap::new(),
+            outputs: VecDeque::new(),
+            pool: Vec::new(),
+            next_tick: now + TICK,
+            next_rtcp: now + RTCP_INTERVAL,
+            rng: seed | 1,
+            drops: Drops::default(),
+        }
+    }
+
+    fn random_u32(&mut self) -> u32 {
+        // xorshift64*: only for SSRCs of our own RTCP, never for secrets.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+
+    fn unix_ms(&self) -> u64 {
+        (self.anchor_unix + self.now.duration_since(self.anchor)).as_millis() as u64
+    }
+
+    fn ntp(&self) -> u64 {
+        let t = self.anchor_unix + self.now.duration_since(self.anchor);
+        let secs = t.as_secs() + NTP_UNIX_OFFSET;
+        let frac = ((t.subsec_nanos() as u64) << 32) / 1_000_000_000;
+        (secs << 32) | frac
+    }
+
+    fn abs_send_time(&self) -> u32 {
+        // 6.18 fixed-point seconds, 24 bits.
+        ((self.ntp() >> 14) & 0x00ff_ffff) as u32
+    }
+
+    fn buf(&mut self) -> Vec<u8> {
+        let mut b = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(1500));
+        b.clear();
+        b
+    }
+
+    /// Returns a buffer from a sent `Transmit` to the pool.
+    pub fn recycle(&mut self, mut b: Vec<u8>) {
+        if self.pool.len() < 256 && b.capacity() >= 1200 {
+            b.clear();
+            self.pool.push(b);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_tick
+    }
+
+    fn notify(&mut self, target: &str, event: &'static str, data: Value) {
+        self.outputs.push_back(Output::Notification { target: target.to_string(), event, data });
+    }
+
+    pub fn dtls_fingerprints(&self) -> Value {
+        Value::Array(
+            self.cert.fingerprints.iter().map(|(a, v)| json!({ "algorithm": a, "value": v })).collect(),
+        )
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    pub fn handle_request(&mut self, now: Instant, req: Request) {
+        self.now = now;
+        let result = self.dispatch(&req);
+        self.outputs.push_back(Output::Response { id: req.id, result });
+    }
+
+    fn dispatch(&mut self, req: &Request) -> Res {
+        let d = &req.data;
+        let h = req.handler_id.as_str();
+        match req.method.as_str() {
+            "worker.dump" => Ok(json!({
+                "pid": std::process::id(),
+                "webRtcServerIds": [],
+                "routerIds": self.routers.keys().collect::<Vec<_>>(),
+                "channelMessageHandlers": {
+                    "channelRequestHandlers": self.routers.keys()
+                        .cloned()
+                        .chain(self.transports.values().map(|t| t.id.clone()))
+                        .chain(self.producers.values().map(|p| p.id.clone()))
+                        .chain(self.consumers.values().map(|c| c.id.clone()))
+                        .collect::<Vec<_>>(),
+                    "channelNotificationHandlers": []
+                }
+            })),
+            "worker.createRouter" => {
+                let id = str_field(d, "routerId")?;
+                if self.routers.contains_key(id) {
+                    return Err(CoreError::error(format!("a Router with same routerId already exists [routerId:{id}]")));
+                }
+                self.routers.insert(id.to_string(), Router { transports: Vec::new(), producers: Vec::new() });
+                Ok(Value::Null)
+            }
+            "worker.closeRouter" => {
+                let id = str_field(d, "routerId")?;
+                self.close_router(id)
+            }
+            "router.dump" => {
+                let r = self.routers.get(h).ok_or_else(|| CoreError::not_found(format!("Router not found [routerId:{h}]")))?;
+                let transport_ids: Vec<_> = r.transports.iter().filter_map(|k| self.transports.get(k)).map(|t| t.id.clone()).collect();
+                let mut map_producer_consumers = Vec::new();
+                let mut map_consumer_producer = Vec::new();
+                for pid in &r.producers {
+                    if let Some(p) = self.producer_ids.get(pid).and_then(|k| self.producers.get(&k)) {
+                        let cids: Vec<_> = p.consumers.iter().filter_map(|c| self.consumers.get(c)).map(|c| c.id.clone()).collect();
+                        for c in &cids {
+                            map_consumer_producer.push(json!({ "key": c, "value": pid }));
+                        }
+                        map_producer_consumers.push(json!({ "key": pid, "values": cids }));
+                    }
+                }
+                Ok(json!({
+                    "id": h,
+                    "transportIds": transport_ids,
+                    "rtpObserverIds": [],
+                    "mapProducerIdConsumerIds": map_producer_consumers,
+                    "mapConsumerIdProducerId": map_consumer_producer,
+                    "mapProducerIdObserverIds": [],
+                    "mapDataProducerIdDataConsumerIds": [],
+                    "mapDataConsumerIdDataProducerId": [],
+                }))
+            }
+            "router.createWebRtcTransport" => self.create_webrtc_transport(h, d),
+            "router.createPlainTransport" => self.create_plain_transport(h, d),
+            "router.closeTransport" => {
+                let id = str_field(d, "transportId")?;
+                let k = self.transport_ids.get(id).ok_or_else(|| CoreError::not_found(format!("Transport not found [transportId:{id}]")))?;
+                self.close_transport(k);
+                Ok(Value::Null)
+            }
+            m if m.starts_with("transport.") => {
+                let k = self.transport_ids.get(h).ok_or_else(|| CoreError::not_found(format!("Transport not found [transportId:{h}]")))?;
+                self.transport_request(k, m, d)
+            }
+            m if m.starts_with("producer.") => {
+                let k = self.producer_ids.get(h).ok_or_else(|| CoreError::not_found(format!("Producer not found [producerId:{h}]")))?;
+                self.producer_request(k, m, d)
+            }
+            m if m.starts_with("consumer.") => {
+                let k = self.consumer_ids.get(h).ok_or_else(|| CoreError::not_found(format!("Consumer not found [consumerId:{h}]")))?;
+                self.consumer_request(k, m, d)
+            }
+            m => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
+    }
+
+    fn close_router(&mut self, id: &str) -> Res {
+        let r = self.routers.remove(id).ok_or_else(|| CoreError::not_found(format!("Router not found [routerId:{id}]")))?;
+        for t in r.transports {
+            self.close_transport(t);
+        }
+        Ok(Value::Null)
+    }
+
+    fn register_transport(&mut self, router: &str, id: &str, t: Transport) -> Result<u32, CoreError> {
+        if self.transport_ids.contains(id) {
+            return Err(CoreError::error(format!("a Transport with same transportId already exists [transportId:{id}]")));
+        }
+        let k = self.transport_ids.insert(id);
+        for s in t.sockets() {
+            self.socket_owner.insert(s, k);
+        }
+        self.routers.get_mut(router).expect("router checked").transports.push(k);
+        self.transports.insert(k, t);
+        Ok(k)
+    }
+
+    fn create_webrtc_transport(&mut self, router: &str, d: &Value) -> Res {
+        if !self.routers.contains_key(router) {
+            return Err(CoreError::not_found(format!("Router not found [routerId:{router}]")));
+        }
+        let id = str_field(d, "transportId")?.to_string();
+        let sockets: Vec<LocalSocket> = field(d, "_sockets")?.as_array().into_iter().flatten().filter_map(LocalSocket::from_json).collect();
+        if sockets.is_empty() {
+            return Err(CoreError::type_error("no listen sockets"));
+        }
+        let consent = d.get("iceConsentTimeout").and_then(Value::as_u64).unwrap_or(30);
+        let ufrag = random_token(16);
+        let pwd = random_token(32);
+        // Candidates in listenInfos order; priorities favour the preferred protocol and the
+        // first listen entries (as mediasoup's IceCandidate does).
+        let prefer_tcp = d.get("preferTcp").and_then(Value::as_bool).unwrap_or(false);
+        let n = sockets.len() as u32;
+        let candidates: Vec<Value> = sockets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let proto_pref: u32 = match (s.protocol, prefer_tcp) {
+                    (crate::core::transport::Protocol::Udp, false) | (crate::core::transport::Protocol::Tcp, true) => 1000,
+                    _ => 0,
+                };
+                let local_pref = proto_pref + (n - i as u32) * 10;
+                let priority = (1u32 << 24) * 64 + (1 << 8) * local_pref + 255;
+                let addr = s.announced.clone().unwrap_or_else(|| s.ip.clone());
+                let mut c = json!({
+                    "foundation": if s.protocol == crate::core::transport::Protocol::Udp { "udpcandidate" } else { "tcpcandidate" },
+                    "priority": priority,
+                    "ip": addr,
+                    "address": addr,
+                    "protocol": s.protocol.as_str(),
+                    "port": s.port,
+                    "type": "host",
+                });
+                if s.protocol == crate::core::transport::Protocol::Tcp {
+                    c["tcpType"] = json!("passive");
+                }
+                c
+            })
+            .collect();
+        let w = WebRtc {
+            ice: IceServer::new(ufrag, pwd, Duration::from_secs(consent)),
+            sockets,
+            candidates: Value::Array(candidates),
+            dtls: None,
+            dtls_state: DtlsState::New,
+            local_role: None,
+            remote_fingerprint: None,
+            srtp_in: None,
+            srtp_out: None,
+            remote_cert: None,
+            ice_consent_timeout: consent,
+        };
+        let rtcp_ssrc = self.random_u32();
+        let mut t = Transport::new(id.clone(), router.to_string(), Flavor::WebRtc(Box::new(w)), rtcp_ssrc);
+        if let Some(b) = d.get("initialAvailableOutgoingBitrate").and_then(Value::as_u64) {
+            t.initial_available_outgoing_bitrate = b;
+        }
+        let k = self.register_transport(router, &id, t)?;
+        Ok(self.transport_dump(k))
+    }
+
+    fn create_plain_transport(&mut self, router: &str, d: &Value) -> Res {
+        if !self.routers.contains_key(router) {
+            return Err(CoreError::not_found(format!("Router not found [routerId:{router}]")));
+        }
+        let id = str_field(d, "transportId")?.to_string();
+        let socks: Vec<LocalSocket> = field(d, "_sockets")?.as_array().into_iter().flatten().filter_map(LocalSocket::from_json).collect();
+        let mut it = socks.into_iter();
+        let socket = it.next().ok_or_else(|| CoreError::type_error("no listen socket"))?;
+        let rtcp_mux = d.get("rtcpMux").and_then(Value::as_bool).unwrap_or(true);
+        let rtcp_socket = if rtcp_mux { None } else { it.next() };
+        let comedia = d.get("comedia").and_then(Value::as_bool).unwrap_or(false);
+        let mut p = Plain {
+            socket,
+            rtcp_socket,
+            rtcp_mux,
+            comedia,
+            tuple: None,
+            rtcp_tuple: None,
+            srtp_in: None,
+            srtp_out: None,
+            srtp_params: None,
+        };
+        if d.get("enableSrtp").and_then(Value::as_bool).unwrap_or(false) {
+            let suite = d.get("srtpCryptoSuite").and_then(Value::as_str).unwrap_or("AES_CM_128_HMAC_SHA1_80");
+            let profile = SrtpProfile::from_name(suite).ok_or_else(|| CoreError::type_error(format!("invalid srtpCryptoSuite '{suite}'")))?;
+            let mut key = vec![0u8; profile.key_len() + profile.salt_len()];
+            openssl::rand::rand_bytes(&mut key).map_err(|e| CoreError::error(e.to_string()))?;
+            p.srtp_out = Some(SrtpContext::new(profile, &key, true).map_err(|_| CoreError::error("SRTP init failed"))?);
+            p.srtp_params = Some(json!({ "cryptoSuite": suite, "keyBase64": base64_encode(&key) }));
+        }
+        let rtcp_ssrc = self.random_u32();
+        let t = Transport::new(id.clone(), router.to_string(), Flavor::Plain(Box::new(p)), rtcp_ssrc);
+        let k = self.register_transport(router, &id, t)?;
+        Ok(self.transport_dump(k))
+    }
+
+    fn close_transport(&mut self, k: u32) {
+        let Some(t) = self.transports.remove(&k) else { return };
+        self.transport_ids.remove(&t.id);
+        if let Some(r) = self.routers.get_mut(&t.router) {
+            r.transports.retain(|x| *x != k);
+        }
+        for s in t.sockets() {
+            self.socket_owner.remove(&s);
+            self.outputs.push_back(Output::CloseSocket(s));
+        }
+        for c in t.consumers {
+            self.remove_consumer(c);
+        }
+        for p in t.producers {
+            self.remove_producer(p, true);
+        }
+        if let Flavor::WebRtc(mut w) = t.flavor {
+            if let Some(dtls) = w.dtls.as_mut() {
+                dtls.close();
+                if let Some(sel) = w.ice.selected {
+                    while let Some(d) = dtls.pop_outgoing() {
+                        self.outputs.push_back(Output::Transmit { socket: sel.socket, to: sel.remote, data: d });
+                    }
+                }
+            }
+        }
+    }
+
+    fn remove_consumer(&mut self, k: u32) {
+        let Some(c) = self.consumers.remove(&k) else { return };
+        self.consumer_ids.remove(&c.id);
+        if let Some(p) = self.producers.get_mut(&c.producer) {
+            p.consumers.retain(|x| *x != k);
+        }
+        if let Some(t) = self.transports.get_mut(&c.transport) {
+            t.consumers.retain(|x| *x != k);
+            t.consumer_ssrcs.retain(|_, v| *v != k);
+        }
+    }
+
+    /// Removes a producer; its consumers get 'producerclose' and are removed.
+    fn remove_producer(&mut self, k: u32, notify: bool) {
+        let Some(p) = self.producers.remove(&k) else { return };
+        self.producer_ids.remove(&p.id);
+        if let Some(t) = self.transports.get_mut(&p.transport) {
+            t.producers.retain(|x| *x != k);
+            t.ssrc_map.retain(|_, v| *v != k);
+            t.mid_map.retain(|_, v| *v != k);
+        }
+        if let Some(r) = self.transports.get(&p.transport).and_then(|t| self.routers.get_mut(&t.router)) {
+            r.producers.retain(|x| *x != p.id);
+        } else {
+            for r in self.routers.values_mut() {
+                r.producers.retain(|x| *x != p.id);
+            }
+        }
+        for c in p.consumers {
+            if let Some(cid) = self.consumers.get(&c).map(|c| c.id.clone()) {
+                if notify {
+                    self.notify(&cid, "producerclose", Value::Null);
+                }
+            }
+            self.remove_consumer(c);
+        }
+    }
+
+    fn transport_request(&mut self, k: u32, m: &str, d: &Value) -> Res {
+        match m {
+            "transport.dump" => Ok(self.transport_dump(k)),
+            "transport.getStats" => Ok(self.transport_stats(k)),
+            "transport.connect" => self.transport_connect(k, d),
+            "transport.restartIce" => {
+                let t = self.transports.get_mut(&k).expect("checked");
+                let Flavor::WebRtc(w) = &mut t.flavor else { return Err(CoreError::error("not a WebRtcTransport")) };
+                w.ice.restart(random_token(16), random_token(32));
+                Ok(json!({ "iceParameters": { "usernameFragment": w.ice.ufrag, "password": w.ice.pwd, "iceLite": true } }))
+            }
+            "transport.setMaxIncomingBitrate" => {
+                let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
+                self.transports.get_mut(&k).expect("checked").max_incoming_bitrate = b;
+                Ok(Value::Null)
+            }
+            "transport.setMaxOutgoingBitrate" => {
+                let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
+                let t = self.transports.get_mut(&k).expect("checked");
+                if b != 0 && t.min_outgoing_bitrate != 0 && b < t.min_outgoing_bitrate {
+                    return Err(CoreError::type_error("maxOutgoingBitrate must be >= minOutgoingBitrate"));
+                }
+                t.max_outgoing_bitrate = b;
+                Ok(Value::Null)
+            }
+            "transport.setMinOutgoingBitrate" => {
+                let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
+                let t = self.transports.get_mut(&k).expect("checked");
+                if b != 0 && t.max_outgoing_bitrate != 0 && b > t.max_outgoing_bitrate {
+                    return Err(CoreError::type_error("minOutgoingBitrate must be <= maxOutgoingBitrate"));
+                }
+                t.min_outgoing_bitrate = b;
+                Ok(Value::Null)
+            }
+            "transport.enableTraceEvent" => {
+                let types = d.get("types").and_then(Value::as_array).cloned().unwrap_or_default();
+                self.transports.get_mut(&k).expect("checked").trace_types =
+                    types.iter().filter_map(|t| t.as_str().map(str::to_string)).collect();
+                Ok(Value::Null)
+            }
+            "transport.produce" => self.produce(k, d),
+            "transport.consume" => self.consume(k, d),
+            "transport.closeProducer" => {
+                let id = str_field(d, "producerId")?;
+                let pk = self.producer_ids.get(id).ok_or_else(|| CoreError::not_found(format!("Producer not found [producerId:{id}]")))?;
+                self.remove_producer(pk, true);
+                Ok(Value::Null)
+            }
+            "transport.closeConsumer" => {
+                let id = str_field(d, "consumerId")?;
+                let ck = self.consumer_ids.get(id).ok_or_else(|| CoreError::not_found(format!("Consumer not found [consumerId:{id}]")))?;
+                self.remove_consumer(ck);
+                Ok(Value::Null)
+            }
+            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
+    }
+
+    fn transport_connect(&mut self, k: u32, d: &Value) -> Res {
+        let t = self.transports.get_mut(&k).expect("checked");
+        match &mut t.flavor {
+            Flavor::WebRtc(w) => {
+                if w.remote_fingerprint.is_some() {
+                    return Err(CoreError::error("connect() already called [method:transport.connect]"));
+                }
+                let dp = field(d, "dtlsParameters")?;
+                let fps = field(dp, "fingerprints")?.as_array().ok_or_else(|| CoreError::type_error("wrong fingerprints"))?;
+                // Use the strongest fingerprint the remote gave us.
+                let mut chosen = None;
+                for alg in ["sha-512", "sha-384", "sha-256", "sha-224", "sha-1"] {
+                    if let Some(f) = fps.iter().find(|f| f.get("algorithm").and_then(Value::as_str) == Some(alg)) {
+                        chosen = Some((alg.to_string(), f.get("value").and_then(Value::as_str).unwrap_or("").to_string()));
+                        break;
+                    }
+                }
+                let chosen = chosen.ok_or_else(|| CoreError::type_error("no valid fingerprint in dtlsParameters"))?;
+                let remote_role = dp.get("role").and_then(Value::as_str).unwrap_or("auto");
+                let local = match remote_role {
+                    "client" => DtlsRole::Server,
+                    "server" => DtlsRole::Client,
+                    "auto" => DtlsRole::Client,
+                    r => return Err(CoreError::type_error(format!("invalid dtlsParameters.role '{r}'"))),
+                };
+                w.remote_fingerprint = Some(chosen);
+                w.local_role = Some(local);
+                let role = if local == DtlsRole::Client { "client" } else { "server" };
+                self.maybe_start_dtls(k);
+                Ok(json!({ "dtlsLocalRole": role }))
+            }
+            Flavor::Plain(p) => {
+                if let Some(sp) = d.get("srtpParameters").filter(|v| !v.is_null()) {
+                    let suite = str_field(sp, "cryptoSuite")?;
+                    let profile = SrtpProfile::from_name(suite).ok_or_else(|| CoreError::type_error(format!("invalid srtpParameters.cryptoSuite '{suite}'")))?;
+                    let key = base64_decode(str_field(sp, "keyBase64")?).ok_or_else(|| CoreError::type_error("invalid srtpParameters.keyBase64"))?;
+                    if p.srtp_out.is_none() {
+                        return Err(CoreError::error("SRTP not enabled"));
+                    }
+                    let ctx = SrtpContext::new(profile, &key, false).map_err(|_| CoreError::type_error("invalid srtpParameters.keyBase64 length"))?;
+                    p.srtp_in = Some(ctx);
+                } else if p.srtp_out.is_some() {
+                    return Err(CoreError::type_error("missing srtpParameters (SRTP enabled)"));
+                }
+                if p.comedia {
+                    return Ok(json!({ "tuple": null }));
+                }
+                let ip = str_field(d, "ip")?;
+                let ipaddr: std::net::IpAddr = ip.parse().map_err(|_| CoreError::type_error(format!("invalid IP '{ip}'")))?;
+                let port = field(d, "port")?.as_u64().filter(|p| *p > 0 && *p < 65536).ok_or_else(|| CoreError::type_error("wrong port"))? as u16;
+                p.tuple = Some(SocketAddr::new(ipaddr, port));
+                if !p.rtcp_mux {
+                    let rp = d.get("rtcpPort").and_then(Value::as_u64).ok_or_else(|| CoreError::type_error("missing rtcpPort (required with rtcpMux: false)"))?;
+                    p.rtcp_tuple = Some(SocketAddr::new(ipaddr, rp as u16));
+                }
+                let tuple = t.tuple_json();
+                let rtcp_tuple = t.rtcp_tuple_json();
+                Ok(json!({ "tuple": tuple, "rtcpTuple": rtcp_tuple }))
+            }
+        }
+    }
+
+    fn maybe_start_dtls(&mut self, k: u32) {
+        let t = self.transports.get_mut(&k).expect("exists");
+        let Flavor::WebRtc(w) = &mut t.flavor else { return };
+        if w.dtls.is_some() || w.ice.selected.is_none() {
+            return;
+        }
+        let (Some(role), Some(fp)) = (w.local_role, w.remote_fingerprint.clone()) else { return };
+        match DtlsTransport::new(&self.cert, role, fp) {
+            Ok(mut dtls) => {
+                let mut events = Vec::new();
+                if role == DtlsRole::Client {
+                    dtls.start(&mut events);
+                } else {
+                    // A server waits for the ClientHello but is already 'connecting'.
+                    w.dtls_state = DtlsState::Connecting;
+                    events.push(DtlsEvent::StateChanged);
+                }
+                w.dtls = Some(dtls);
+                self.process_dtls_events(k, events);
+            }
+            Err(e) => {
+                w.dtls_state = DtlsState::Failed;
+                let id = t.id.clone();
+                self.notify(&id, "dtlsstatechange", json!({ "dtlsState": "failed", "reason": e }));
+            }
+        }
+    }
+
+    fn process_dtls_events(&mut self, k: u32, events: Vec<DtlsEvent>) {
+        let t = self.transports.get_mut(&k).expect("exists");
+        let id = t.id.clone();
+        let Flavor::WebRtc(w) = &mut t.flavor else { return };
+        let mut notes = Vec::new();
+        for e in events {
+            match e {
+                DtlsEvent::StateChanged => {
+                    let s = w.dtls.as_ref().map_or(w.dtls_state, |d| d.state);
+                    let s = if s == DtlsState::New { DtlsState::Connecting } else { s };
+                    if s != w.dtls_state && s != DtlsState::Connected {
+                        w.dtls_state = s;
+                        notes.push(json!({ "dtlsState": s.as_str() }));
+                    }
+                }
+                DtlsEvent::Connected(keys) => {
+                    let out = SrtpContext::new(keys.profile, &keys.local_key, true);
+                    let inp = SrtpContext::new(keys.profile, &keys.remote_key, false);
+                    match (out, inp) {
+                        (Ok(o), Ok(i)) => {
+                            w.srtp_out = Some(o);
+                            w.srtp_in = Some(i);
+                            w.remote_cert = w.dtls.as_ref().and_then(|d| d.remote_cert_pem.clone());
+                            w.dtls_state = DtlsState::Connected;
+                            notes.push(json!({ "dtlsState": "connected", "dtlsRemoteCert": w.remote_cert }));
+                        }
+                        _ => {
+                            w.dtls_state = DtlsState::Failed;
+                            notes.push(json!({ "dtlsState": "failed" }));
+                        }
+                    }
+                }
+                DtlsEvent::Data(_) => {
+                    // SCTP over DTLS arrives with the data-channel issue.
+                }
+            }
+        }
+        // Flush DTLS records to the selected tuple.
+        if let (Some(dtls), Some(sel)) = (w.dtls.as_mut(), w.ice.selected) {
+            while let Some(d) = dtls.pop_outgoing() {
+                self.outputs.push_back(Output::Transmit { socket: sel.socket, to: sel.remote, data: d });
+            }
+        }
+        for n in notes {
+            self.notify(&id, "dtlsstatechange", n);
+        }
+    }
+
+    fn produce(&mut self, tk: u32, d: &Value) -> Res {
+        let id = str_field(d, "producerId")?.to_string();
+        if self.producer_ids.contains(&id) {
+            return Err(CoreError::error(format!("a Producer with same producerId already exists [producerId:{id}]")));
+        }
+        let kind = str_field(d, "kind")?.to_string();
+        let rtp = field(d, "rtpParameters")?.clone();
+        let mapping = field(d, "rtpMapping")?;
+        let mut codecs = Vec::new();
+        for c in field(&rtp, "codecs")?.as_array().into_iter().flatten() {
+            let pt = field(c, "payloadType")?.as_u64().unwrap_or(0) as u8;
+            let mime = str_field(c, "mimeType")?.to_string();
+            let mapped = mapping["codecs"].as_array().into_iter().flatten()
+                .find(|m| m["payloadType"].as_u64() == Some(pt as u64))
+                .and_then(|m| m["mappedPayloadType"].as_u64())
+                .ok_or_else(|| CoreError::type_error(format!("no mapping for payloadType {pt}")))? as u8;
+            let apt = if mime.to_ascii_lowercase().ends_with("/rtx") { c["parameters"]["apt"].as_u64().map(|a| a as u8) } else { None };
+            codecs.push(ProducerCodec {
+                pt,
+                mapped_pt: mapped,
+                kind: CodecKind::from_mime(&mime),
+                clock_rate: c["clockRate"].as_u64().unwrap_or(90000) as u32,
+                mime,
+                apt,
+                nack: has_fb(c, "nack", ""),
+                pli: has_fb(c, "nack", "pli"),
+                fir: has_fb(c, "ccm", "fir"),
+            });
+        }
+        let mut encodings = Vec::new();
+        let maps = mapping["encodings"].as_array().cloned().unwrap_or_default();
+        for (i, e) in field(&rtp, "encodings")?.as_array().into_iter().flatten().enumerate() {
+            encodings.push(ProducerEncoding {
+                ssrc: e["ssrc"].as_u64().map(|s| s as u32),
+                rid: e["rid"].as_str().map(str::to_string),
+                rtx_ssrc: e["rtx"]["ssrc"].as_u64().map(|s| s as u32),
+                mapped_ssrc: maps.get(i).and_then(|m| m["mappedSsrc"].as_u64()).unwrap_or(0) as u32,
+            });
+        }
+        let ptype = match d.get("type").and_then(Value::as_str) {
+            Some("simulcast") => ProducerType::Simulcast,
+            Some("svc") => ProducerType::Svc,
+            _ => ProducerType::Simple,
+        };
+        let paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
+        let delay = d.get("keyFrameRequestDelay").and_then(Value::as_u64).unwrap_or(0);
+        let t = self.transports.get_mut(&tk).expect("checked");
+        // Conflicts in the RTP listener, as mediasoup checks them.
+        for e in &encodings {
+            for s in [e.ssrc, e.rtx_ssrc].into_iter().flatten() {
+                if t.ssrc_map.contains_key(&s) {
+                    return Err(CoreError::error(format!("ssrc already exists in RTP listener [ssrc:{s}]")));
+                }
+            }
+        }
+        let mid = rtp.get("mid").and_then(Value::as_str).map(str::to_string);
+        if let Some(m) = &mid {
+            if t.mid_map.contains_key(m) {
+                return Err(CoreError::error(format!("MID already exists in RTP listener [mid:{m}]")));
+            }
+        }
+        let n = encodings.len();
+        let producer = Producer {
+            id: id.clone(),
+            transport: tk,
+            kind,
+            ptype,
+            paused,
+            codecs,
+            streams: (0..n).map(|_| None).collect(),
+            encodings,
+            ext_ids: ext_ids_of(&rtp),
+            consumers: Vec::new(),
+            rtp_parameters: rtp,
+            consumable_rtp_parameters: d.get("consumableRtpParameters").cloned().unwrap_or(Value::Null),
+            key_frame_request_delay: Duration::from_millis(delay),
+            rtcp_ssrc: t.rtcp_ssrc,
+            created: self.now,
+            last_scores: Vec::new(),
+            trace_types: Vec::new(),
+        };
+        let pk = self.producer_ids.insert(&id);
+        for e in &producer.encodings {
+            for s in [e.ssrc, e.rtx_ssrc].into_iter().flatten() {
+                t.ssrc_map.insert(s, pk);
+            }
+        }
+        if let Some(m) = mid {
+            t.mid_map.insert(m, pk);
+        }
+        t.producers.push(pk);
+        let router = t.router.clone();
+        self.producers.insert(pk, producer);
+        if let Some(r) = self.routers.get_mut(&router) {
+            r.producers.push(id);
+        }
+        Ok(json!({ "type": ptype.as_str() }))
+    }
+
+    fn consume(&mut self, tk: u32, d: &Value) -> Res {
+        let id = str_field(d, "consumerId")?.to_string();
+        if self.consumer_ids.contains(&id) {
+            return Err(CoreError::error(format!("a Consumer with same consumerId already exists [consumerId:{id}]")));
+        }
+        let producer_id = str_field(d, "producerId")?.to_string();
+        let pk = self.producer_ids.get(&producer_id).ok_or_else(|| CoreError::not_found(format!("Producer not found [producerId:{producer_id}]")))?;
+        let kind = str_field(d, "kind")?.to_string();
+        let rtp = field(d, "rtpParameters")?.clone();
+        let ctype = d.get("type").and_then(Value::as_str).unwrap_or("simple").to_string();
+        let enc0 = &rtp["encodings"][0];
+        let ssrc = enc0["ssrc"].as_u64().ok_or_else(|| CoreError::type_error("missing rtpParameters.encodings[0].ssrc"))? as u32;
+        let rtx_ssrc = enc0["rtx"]["ssrc"].as_u64().map(|s| s as u32);
+        let all: Vec<&Value> = rtp["codecs"].as_array().into_iter().flatten().collect();
+        let mut codecs = Vec::new();
+        for c in &all {
+            let mime = c["mimeType"].as_str().unwrap_or("").to_string();
+            if mime.to_ascii_lowercase().ends_with("/rtx") {
+                continue;
+            }
+            let pt = c["payloadType"].as_u64().unwrap_or(0) as u8;
+            let rtx_pt = all.iter().find(|r| r["parameters"]["apt"].as_u64() == Some(pt as u64)).and_then(|r| r["payloadType"].as_u64()).map(|p| p as u8);
+            codecs.push(ConsumerCodec { pt, rtx_pt, kind: CodecKind::from_mime(&mime), clock_rate: c["clockRate"].as_u64().unwrap_or(90000) as u32, mime });
+        }
+        let exts = rtp["headerExtensions"].as_array().into_iter().flatten()
+            .filter_map(|e| Some((e["id"].as_u64()? as u8, ExtUri::from_uri(e["uri"].as_str()?)?)))
+            .collect();
+        let mid = rtp["mid"].as_str().map(str::to_string);
+        let cname = rtp["rtcp"]["cname"].as_str().unwrap_or("peerwave").to_string();
+        let mut c = Consumer::new(id.clone(), producer_id, tk, pk, kind, ctype, ssrc, rtx_ssrc, codecs, exts, mid, cname, rtp);
+        c.paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
+        c.ignore_dtx = d.get("ignoreDtx").and_then(Value::as_bool).unwrap_or(false);
+        let producer = self.producers.get_mut(&pk).expect("checked");
+        c.producer_paused = producer.paused;
+        // Until layer switching lands, a simulcast/SVC producer's consumer follows encoding 0.
+        c.encoding = 0;
+        let ck = self.consumer_ids.insert(&id);
+        producer.consumers.push(ck);
+        let t = self.transports.get_mut(&tk).expect("checked");
+        t.consumers.push(ck);
+        t.consumer_ssrcs.insert(ssrc, ck);
+        if let Some(r) = rtx_ssrc {
+            t.consumer_ssrcs.insert(r, ck);
+        }
+        let (paused, producer_paused) = (c.paused, c.producer_paused);
+        let active = c.is_active();
+        self.consumers.insert(ck, c);
+        if active {
+            self.request_keyframe_for(ck);
+        }
+        Ok(json!({ "paused": paused, "producerPaused": producer_paused, "score": { "score": 10, "producerScore": 10, "producerScores": [] } }))
+    }
+
+    fn request_keyframe_for(&mut self, ck: u32) {
+        let Some(c) = self.consumers.get(&ck) else { return };
+        let (pk, enc) = (c.producer, c.encoding);
+        let mut out = self.buf();
+        let Some(p) = self.producers.get_mut(&pk) else { return };
+        if p.request_keyframe(self.now, Some(enc), &mut out) {
+            let tk = p.transport;
+            if let Some(t) = self.transports.get_mut(&tk) {
+                transmit(t, &mut self.outputs, self.now, out, true, false);
+            }
+        }
+    }
+
+    fn producer_request(&mut self, k: u32, m: &str, d: &Value) -> Res {
+        let now = self.now;
+        let ts = self.unix_ms();
+        match m {
+            "producer.dump" => {
+                let p = &self.producers[&k];
+                Ok(json!({
+                    "id": p.id,
+                    "kind": p.kind,
+                    "type": p.ptype.as_str(),
+                    "rtpParameters": p.rtp_parameters,
+                    "rtpMapping": {
+                        "codecs": p.codecs.iter().map(|c| json!({ "payloadType": c.pt, "mappedPayloadType": c.mapped_pt })).collect::<Vec<_>>(),
+                        "encodings": p.encodings.iter().map(|e| json!({ "ssrc": e.ssrc, "rid": e.rid, "mappedSsrc": e.mapped_ssrc })).collect::<Vec<_>>(),
+                    },
+                    "rtpStreams": p.streams.iter().flatten().map(|s| json!({ "params": { "ssrc": s.ssrc, "rid": s.rid, "rtxSsrc": s.rtx_ssrc }, "score": s.score })).collect::<Vec<_>>(),
+                    "traceEventTypes": p.trace_types,
+                    "paused": p.paused,
+                }))
+            }
+            "producer.getStats" => Ok(self.producers.get_mut(&k).expect("checked").stats_json(now, ts)),
+            "producer.pause" | "producer.resume" => {
+                let pause = m == "producer.pause";
+                let p = self.producers.get_mut(&k).expect("checked");
+                if p.paused == pause {
+                    return Ok(Value::Null);
+                }
+                p.paused = pause;
+                let consumers = p.consumers.clone();
+                for ck in consumers {
+                    let Some(c) = self.consumers.get_mut(&ck) else { continue };
+                    let was_active = c.is_active();
+                    c.producer_paused = pause;
+                    let cid = c.id.clone();
+                    if !pause && !was_active && c.is_active() {
+                        c.restart();
+                    }
+                    let active = c.is_active();
+                    self.notify(&cid, if pause { "producerpause" } else { "producerresume" }, Value::Null);
+                    if !pause && active {
+                        self.request_keyframe_for(ck);
+                    }
+                }
+                Ok(Value::Null)
+            }
+            "producer.enableTraceEvent" => {
+                let types = d.get("types").and_then(Value::as_array).cloned().unwrap_or_default();
+                self.producers.get_mut(&k).expect("checked").trace_types = types.iter().filter_map(|t| t.as_str().map(str::to_string)).collect();
+                Ok(Value::Null)
+            }
+            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
+    }
+
+    fn consumer_request(&mut self, k: u32, m: &str, d: &Value) -> Res {
+        let now = self.now;
+        let ts = self.unix_ms();
+        match m {
+            "consumer.dump" => {
+                let c = &self.consumers[&k];
+                Ok(json!({
+                    "id": c.id,
+                    "producerId": c.producer_id,
+                    "kind": c.kind,
+                    "type": c.ctype,
+                    "rtpParameters": c.rtp_parameters,
+                    "consumableRtpEncodings": self.producers.get(&c.producer).map(|p| p.consumable_rtp_parameters["encodings"].clone()),
+                    "supportedCodecPayloadTypes": c.codecs.iter().map(|x| x.pt).collect::<Vec<_>>(),
+                    "traceEventTypes": c.trace_types,
+                    "paused": c.paused,
+                    "producerPaused": c.producer_paused,
+                    "priority": c.priority,
+                }))
+            }
+            "consumer.getStats" => {
+                let c = self.consumers.get_mut(&k).expect("checked");
+                let mine = c.stats_json(now, ts);
+                let pk = c.producer;
+                let mut v = vec![mine];
+                if let Some(p) = self.producers.get_mut(&pk) {
+                    if let Value::Array(a) = p.stats_json(now, ts) {
+                        v.extend(a.into_iter().take(1));
+                    }
+                }
+                Ok(Value::Array(v))
+            }
+            "consumer.pause" => {
+                self.consumers.get_mut(&k).expect("checked").paused = true;
+                Ok(Value::Null)
+            }
+            "consumer.resume" => {
+                let c = self.consumers.get_mut(&k).expect("checked");
+                if c.paused {
+                    c.paused = false;
+                    if c.is_active() {
+                        c.restart();
+                        self.request_keyframe_for(k);
+                    }
+                }
+                Ok(Value::Null)
+            }
+            "consumer.requestKeyFrame" => {
+                self.request_keyframe_for(k);
+                Ok(Value::Null)
+            }
+            "consumer.setPriority" => {
+                let p = field(d, "priority")?.as_u64().filter(|p| *p >= 1).ok_or_else(|| CoreError::type_error("wrong priority"))?;
+                let c = self.consumers.get_mut(&k).expect("checked");
+                c.priority = p.min(255) as u8;
+                Ok(json!({ "priority": c.priority }))
+            }
+            "consumer.setPreferredLayers" => {
+                let c = self.consumers.get_mut(&k).expect("checked");
+                if c.ctype == "simple" {
+                    return Ok(Value::Null);
+                }
+                c.preferred_layers = Some(d.clone());
+                Ok(d.clone())
+            }
+            "consumer.enableTraceEvent" => {
+                let types = d.get("types").and_then(Value::as_array).cloned().unwrap_or_default();
+                self.consumers.get_mut(&k).expect("checked").trace_types = types.iter().filter_map(|t| t.as_str().map(str::to_string)).collect();
+                Ok(Value::Null)
+            }
+            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
+    }
+
+    fn transport_dump(&self, k: u32) -> Value {
+        let t = &self.transports[&k];
+        let producer_ids: Vec<_> = t.producers.iter().filter_map(|p| self.producers.get(p)).map(|p| p.id.clone()).collect();
+        let consumer_ids: Vec<_> = t.consumers.iter().filter_map(|c| self.consumers.get(c)).map(|c| c.id.clone()).collect();
+        let mut v = json!({
+            "id": t.id,
+            "direct": false,
+            "producerIds": producer_ids,
+            "consumerIds": consumer_ids,
+            "mapSsrcConsumerId": t.consumer_ssrcs.iter().filter_map(|(s, c)| Some(json!({ "key": s, "value": self.consumers.get(c)?.id }))).collect::<Vec<_>>(),
+            "mapRtxSsrcConsumerId": [],
+            "dataProducerIds": [],
+            "dataConsumerIds": [],
+            "recvRtpHeaderExtensions": {},
+            "rtpListener": {
+                "ssrcTable": t.ssrc_map.iter().filter_map(|(s, p)| Some(json!({ "key": s, "value": self.producers.get(p)?.id }))).collect::<Vec<_>>(),
+                "midTable": t.mid_map.iter().filter_map(|(m, p)| Some(json!({ "key": m, "value": self.producers.get(p)?.id }))).collect::<Vec<_>>(),
+                "ridTable": [],
+            },
+            "maxMessageSize": 262144,
+            "traceEventTypes": t.trace_types,
+        });
+        match &t.flavor {
+            Flavor::WebRtc(w) => {
+                v["iceRole"] = json!("controlled");
+                v["iceParameters"] = json!({ "usernameFragment": w.ice.ufrag, "password": w.ice.pwd, "iceLite": true });
+                v["iceCandidates"] = w.candidates.clone();
+                v["iceState"] = json!(w.ice.state.as_str());
+                v["iceSelectedTuple"] = t.tuple_json().unwrap_or(Value::Null);
+                v["dtlsParameters"] = json!({ "role": "auto", "fingerprints": self.dtls_fingerprints() });
+                v["dtlsState"] = json!(w.dtls_state.as_str());
+                v["iceConsentTimeout"] = json!(w.ice_consent_timeout);
+            }
+            Flavor::Plain(p) => {
+                v["rtcpMux"] = json!(p.rtcp_mux);
+                v["comedia"] = json!(p.comedia);
+                v["tuple"] = t.tuple_json().unwrap_or(Value::Null);
+                v["rtcpTuple"] = t.rtcp_tuple_json().unwrap_or(Value::Null);
+                v["srtpParameters"] = p.srtp_params.clone().unwrap_or(Value::Null);
+            }
+        }
+        v
+    }
+
+    fn transport_stats(&mut self, k: u32) -> Value {
+        let now = self.now;
+        let ts = self.unix_ms();
+        let t = self.transports.get_mut(&k).expect("checked");
+        let tuple = t.tuple_json();
+        let rtcp_tuple = t.rtcp_tuple_json();
+        let mut v = json!({
+            "transportId": t.id,
+            "timestamp": ts,
+            "bytesReceived": t.recv.bytes,
+            "recvBitrate": t.recv.rate.rate(now),
+            "bytesSent": t.send.bytes,
+            "sendBitrate": t.send.rate.rate(now),
+            "rtpBytesReceived": t.rtp_recv.bytes,
+            "rtpRecvBitrate": t.rtp_recv.rate.rate(now),
+            "rtpBytesSent": t.rtp_send.bytes,
+            "rtpSendBitrate": t.rtp_send.rate.rate(now),
+            "rtxBytesReceived": t.rtx_recv.bytes,
+            "rtxRecvBitrate": t.rtx_recv.rate.rate(now),
+            "rtxBytesSent": t.rtx_send.bytes,
+            "rtxSendBitrate": t.rtx_send.rate.rate(now),
+            "probationBytesSent": 0,
+            "probationSendBitrate": 0,
+        });
+        if t.max_incoming_bitrate > 0 {
+            v["maxIncomingBitrate"] = json!(t.max_incoming_bitrate);
+        }
+        match &t.flavor {
+            Flavor::WebRtc(w) => {
+                v["type"] = json!("webrtc-transport");
+                v["availableOutgoingBitrate"] = json!(t.initial_available_outgoing_bitrate);
+                v["iceRole"] = json!("controlled");
+                v["iceState"] = json!(w.ice.state.as_str());
+                v["dtlsState"] = json!(w.dtls_state.as_str());
+                if let Some(tu) = tuple {
+                    v["iceSelectedTuple"] = tu;
+                }
+            }
+            Flavor::Plain(p) => {
+                v["type"] = json!("plain-rtp-transport");
+                v["rtcpMux"] = json!(p.rtcp_mux);
+                v["comedia"] = json!(p.comedia);
+                if let Some(tu) = tuple {
+                    v["tuple"] = tu;
+                }
+                if let Some(tu) = rtcp_tuple {
+                    v["rtcpTuple"] = tu;
+                }
+            }
+        }
+        Value::Array(vec![v])
+    }
+
+    // ---------------------------------------------------------------- network input
+
+    /// A datagram (or a de-framed TCP message) arrived on `socket` from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, socket: u32, from: SocketAddr, data: &mut [u8]) {
+        self.now = now;
+        let Some(&k) = self.socket_owner.get(&socket) else {
+            self.drops.unknown_socket += 1;
+            return;
+        };
+        let tuple = Tuple { socket, remote: from };
+        let is_webrtc = matches!(self.transports[&k].flavor, Flavor::WebRtc(_));
+        if is_webrtc {
+            self.webrtc_input(k, tuple, data);
+        } else {
+            self.plain_input(k, tuple, data);
+        }
+    }
+
+    /// A TCP connection of a transport's listening socket closed.
+    pub fn handle_tcp_closed(&mut self, now: Instant, listener: u32, conn: u32) {
+        self.now = now;
+        let Some(&k) = self.socket_owner.get(&listener) else { return };
+        let t = self.transports.get_mut(&k).expect("owner");
+        if let Flavor::WebRtc(w) = &mut t.flavor {
+            let o = w.ice.remove_socket(conn);
+            self.ice_outcome(k, o);
+        }
+    }
+
+    /// Registers a TCP connection accepted on a listening socket as belonging to its transport.
+    pub fn handle_tcp_accepted(&mut self, listener: u32, conn: u32) {
+        if let Some(&k) = self.socket_owner.get(&listener) {
+            self.socket_owner.insert(conn, k);
+            if let Some(Flavor::WebRtc(w)) = self.transports.get_mut(&k).map(|t| &mut t.flavor) {
+                if let Some(s) = w.sockets.iter().find(|s| s.id == listener).cloned() {
+                    w.sockets.push(LocalSocket { id: conn, ..s });
+                }
+            }
+        }
+    }
+
+    fn webrtc_input(&mut self, k: u32, tuple: Tuple, data: &mut [u8]) {
+        let first = data.first().copied().unwrap_or(0);
+        if stun::is_stun(data) {
+            let Ok(msg) = StunMessage::parse(data) else {
+                self.drops.malformed += 1;
+                return;
+            };
+            let t = self.transports.get_mut(&k).expect("owner");
+            let Flavor::WebRtc(w) = &mut t.flavor else { return };
+            let o = w.ice.handle_stun(self.now, tuple, &msg);
+            if let Some(r) = o.response.clone() {
+                self.outputs.push_back(Output::Transmit { socket: tuple.socket, to: tuple.remote, data: r });
+            }
+            self.ice_outcome(k, o);
+            return;
+        }
+        let t = self.transports.get_mut(&k).expect("owner");
+        let Flavor::WebRtc(w) = &mut t.flavor else { return };
+        if !w.ice.is_valid_tuple(&tuple) {
+            self.drops.unknown_socket += 1;
+            return;
+        }
+        t.recv.add(self.now, data.len());
+        if (20..=63).contains(&first) {
+            let Some(dtls) = w.dtls.as_mut() else { return };
+            let mut events = Vec::new();
+            dtls.handle_datagram(data, &mut events);
+            self.process_dtls_events(k, events);
+            return;
+        }
+        if (128..=191).contains(&first) {
+            let Some(ctx) = w.srtp_in.as_mut() else {
+                self.drops.srtp += 1;
+                return;
+            };
+            if is_rtcp(data) {
+                match ctx.unprotect_rtcp(data) {
+                    Ok(n) => self.rtcp_input(k, &data[..n]),
+                    Err(_) => self.drops.srtp += 1,
+                }
+            } else {
+                match ctx.unprotect_rtp(data) {
+                    Ok(n) => self.rtp_input(k, &data[..n]),
+                    Err(_) => self.drops.srtp += 1,
+                }
+            }
+            return;
+        }
+        self.drops.malformed += 1;
+    }
+
+    fn plain_input(&mut self, k: u32, tuple: Tuple, data: &mut [u8]) {
+        let t = self.transports.get_mut(&k).expect("owner");
+        let id = t.id.clone();
+        let Flavor::Plain(p) = &mut t.flavor else { return };
+        let rtcp_socket = p.rtcp_socket.as_ref().map(|s| s.id) == Some(tuple.socket);
+        let rtcp = rtcp_socket || is_rtcp(data);
+        let mut note = None;
+        if rtcp_socket {
+            if p.rtcp_tuple.is_none() && p.comedia {
+                p.rtcp_tuple = Some(tuple.remote);
+                note = Some(("rtcptuple", tuple.remote));
+            } else if p.rtcp_tuple != Some(tuple.remote) {
+                t.dropped += 1;
+                return;
+            }
+        } else if p.tuple.is_none() && p.comedia {
+            p.tuple = Some(tuple.remote);
+            if p.rtcp_mux {
+                p.rtcp_tuple = Some(tuple.remote);
+            }
+            note = Some(("tuple", tuple.remote));
+        } else if p.tuple != Some(tuple.remote) {
+            t.dropped += 1;
+            return;
+        }
+        let n = match p.srtp_in.as_mut() {
+            Some(ctx) => {
+                let r = if rtcp { ctx.unprotect_rtcp(data) } else { ctx.unprotect_rtp(data) };
+                match r {
+                    Ok(n) => n,
+                    Err(_) => {
+                        self.drops.srtp += 1;
+                        return;
+                    }
+                }
+            }
+            None if p.srtp_out.is_some() => {
+                // SRTP enabled but the remote's key is not known yet.
+                self.drops.srtp += 1;
+                return;
+            }
+            None => data.len(),
+        };
+        t.recv.add(self.now, data.len());
+        if let Some((ev, _)) = note {
+            let tj = if ev == "tuple" { t.tuple_json() } else { t.rtcp_tuple_json() };
+            let key = if ev == "tuple" { "tuple" } else { "rtcpTuple" };
+            self.notify(&id, if ev == "tuple" { "tuple" } else { "rtcptuple" }, json!({ key: tj }));
+        }
+        if rtcp {
+            self.rtcp_input(k, &data[..n]);
+        } else {
+            self.rtp_input(k, &data[..n]);
+        }
+    }
+
+    fn ice_outcome(&mut self, k: u32, o: IceOutcome) {
+        let t = self.transports.get_mut(&k).expect("owner");
+        let id = t.id.clone();
+        let tuple = t.tuple_json();
+        let Flavor::WebRtc(w) = &mut t.flavor else { return };
+        let state = w.ice.state;
+        if o.state_changed {
+            self.notify(&id, "icestatechange", json!({ "iceState": state.as_str() }));
+        }
+        if o.selected_changed {
+            if let Some(tu) = tuple {
+                self.notify(&id, "iceselectedtuplechange", json!({ "iceSelectedTuple": tu }));
+            }
+        }
+        if o.state_changed || o.selected_changed {
+            self.maybe_start_dtls(k);
+        }
+    }
+
+    /// The RTP packet path: listener → producer stream → consumers.
+    fn rtp_input(&mut self, tk: u32, data: &[u8]) {
+        let now = self.now;
+        let Ok(view) = RtpView::parse(data) else {
+            self.drops.malformed += 1;
+            return;
+        };
+        let ast = self.abs_send_time();
+        let Self { transports, producers, consumers, outputs, pool, drops, anchor, .. } = self;
+        let Some(t) = transports.get_mut(&tk) else { return };
+        let ssrc = view.ssrc();
+        let pk = match t.ssrc_map.get(&ssrc) {
+            Some(&pk) => pk,
+            None => {
+                // Not signalled by SSRC: find the producer by MID, then by RID.
+                let found = t.producers.iter().copied().find(|pk| {
+                    let p = &producers[pk];
+                    let mid_id = p.ext_ids[ExtUri::Mid as usize];
+                    if let (Some(mid), Some(want)) = (view.extension(mid_id), p.rtp_parameters["mid"].as_str()) {
+                        return mid == want.as_bytes();
+                    }
+                    let rid_id = p.ext_ids[ExtUri::Rid as usize];
+                    let rrid_id = p.ext_ids[ExtUri::Rrid as usize];
+                    let rid = view.extension(rid_id).or_else(|| view.extension(rrid_id));
+                    rid.is_some_and(|r| p.encodings.iter().any(|e| e.rid.as_deref().map(str::as_bytes) == Some(r)))
+                });
+                match found {
+                    Some(pk) => pk,
+                    None => {
+                        drops.no_producer += 1;
+                        return;
+                    }
+                }
+            }
+        };
+        let Some(p) = producers.get_mut(&pk) else { return };
+        let rid = view.extension(p.ext_ids[ExtUri::Rid as usize]);
+        let rrid = view.extension(p.ext_ids[ExtUri::Rrid as usize]);
+        let Some((enc, is_rtx)) = p.match_stream(ssrc, view.payload_type(), rid, rrid) else {
+            drops.no_producer += 1;
+            return;
+        };
+        t.ssrc_map.insert(ssrc, pk);
+        if is_rtx {
+            t.rtx_recv.add(now, data.len());
+        } else {
+            t.rtp_recv.add(now, data.len());
+        }
+        let Some(acc) = p.receive(now, *anchor, enc, is_rtx, view.payload_type(), view.seq(), view.timestamp(), view.payload_off, view.payload(), data.len()) else {
+            return;
+        };
+        if p.paused {
+            return;
+        }
+        let src = SourcePacket {
+            view,
+            ext_ids: &p.ext_ids,
+            mapped_pt: acc.mapped_pt,
+            seq: acc.seq,
+            payload_off: acc.payload_off,
+            keyframe: acc.keyframe,
+            encoding: acc.encoding,
+        };
+        for ck in &p.consumers {
+            let Some(c) = consumers.get_mut(ck) else { continue };
+            let Some(ct) = transports.get_mut(&c.transport) else { continue };
+            let mut out = pool.pop().unwrap_or_else(|| Vec::with_capacity(1500));
+            if c.forward(now, &src, &mut ct.tcc_seq, ast, &mut out) {
+                transmit(ct, outputs, now, out, false, false);
+            } else {
+                pool.push(out);
+            }
+        }
+    }
+
+    fn rtcp_input(&mut self, tk: u32, data: &[u8]) {
+        let mut items: Vec<RtcpItem<'_>> = Vec::new();
+        if !rtcp::split_compound(data, &mut items) {
+            self.drops.malformed += 1;
+            return;
+        }
+        let now = self.now;
+        let ntp_mid = ((self.ntp() >> 16) & 0xffff_ffff) as u32;
+        // Collect work first: keyframe requests and retransmissions need several maps.
+        let mut keyframe_for: Vec<u32> = Vec::new();
+        let mut nacks: Vec<(u32, u16)> = Vec::new();
+        {
+            let Self { transports, producers, consumers, .. } = self;
+            let Some(t) = transports.get_mut(&tk) else { return };
+            for it in &items {
+                match it.pt {
+                    rtcp::PT_SR => {
+                        if let Some((info, blocks)) = rtcp::parse_sr(it) {
+                            if let Some(pk) = t.ssrc_map.get(&info.ssrc) {
+                                if let Some(p) = producers.get_mut(pk) {
+                                    p.handle_sr(now, info.ssrc, info.ntp);
+                                }
+                            }
+                            for b in blocks {
+                                if let Some(c) = t.consumer_ssrcs.get(&b.ssrc).and_then(|ck| consumers.get_mut(ck)) {
+                                    c.handle_report(ntp_mid, &b);
+                                }
+                            }
+                        }
+                    }
+                    rtcp::PT_RR => {
+                        if let Some((_, blocks)) = rtcp::parse_rr(it) {
+                            for b in blocks {
+                                if let Some(c) = t.consumer_ssrcs.get(&b.ssrc).and_then(|ck| consumers.get_mut(ck)) {
+                                    c.handle_report(ntp_mid, &b);
+                                }
+                            }
+                        }
+                    }
+                    rtcp::PT_RTPFB if it.count == 1 => {
+                        if let Some((_, media)) = rtcp::feedback_ssrcs(it) {
+                            if let Some(&ck) = t.consumer_ssrcs.get(&media) {
+                                if let Some(c) = consumers.get_mut(&ck) {
+                                    c.nack_count += 1;
+                                    rtcp::for_each_nack(it, |s| {
+                                        c.nack_packet_count += 1;
+                                        nacks.push((ck, s));
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    rtcp::PT_PSFB if it.count == 1 || it.count == 4 => {
+                        let targets: Vec<u32> = if it.count == 1 {
+                            rtcp::feedback_ssrcs(it).map(|(_, m)| m).into_iter().collect()
+                        } else {
+                            rtcp::fir_ssrcs(it).collect()
+                        };
+                        for m in targets {
+                            if let Some(&ck) = t.consumer_ssrcs.get(&m) {
+                                if let Some(c) = consumers.get_mut(&ck) {
+                                    if it.count == 1 {
+                                        c.pli_count += 1;
+                                    } else {
+                                        c.fir_count += 1;
+                                    }
+                                    if c.is_active() {
+                                        keyframe_for.push(ck);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for ck in keyframe_for {
+            self.request_keyframe_for(ck);
+        }
+        for (ck, seq) in nacks {
+            let mut out = self.buf();
+            let Self { transports, consumers, outputs, .. } = self;
+            let Some(c) = consumers.get_mut(&ck) else { continue };
+            if c.retransmit(now, seq, &mut out) {
+                if let Some(t) = transports.get_mut(&c.transport) {
+                    let rtx = c.rtx_ssrc.is_some();
+                    transmit(t, outputs, now, out, false, rtx);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + TICK;
+        // ICE consent and DTLS retransmissions.
+        let keys: Vec<u32> = self.transports.keys().copied().collect();
+        for &k in &keys {
+            let t = self.transports.get_mut(&k).expect("listed");
+            let Flavor::WebRtc(w) = &mut t.flavor else { continue };
+            let o = w.ice.handle_timeout(now);
+            let mut events = Vec::new();
+            if let Some(d) = w.dtls.as_mut() {
+                d.handle_timeout(&mut events);
+            }
+            self.ice_outcome(k, o);
+            self.process_dtls_events(k, events);
+        }
+        // NACKs for every producer.
+        let mut scratch = Vec::new();
+        let pks: Vec<u32> = self.producers.keys().copied().collect();
+        for pk in pks {
+            let mut out = self.buf();
+            let p = self.producers.get_mut(&pk).expect("listed");
+            p.write_nacks(now, &mut out, &mut scratch);
+            let tk = p.transport;
+            if !out.is_empty() {
+                if let Some(t) = self.transports.get_mut(&tk) {
+                    transmit(t, &mut self.outputs, now, out, true, false);
+                }
+            } else {
+                self.recycle(out);
+            }
+        }
+        if now >= self.next_rtcp {
+            self.next_rtcp = now + RTCP_INTERVAL;
+            self.send_rtcp_reports(&keys);
+        }
+    }
+
+    fn send_rtcp_reports(&mut self, keys: &[u32]) {
+        let now = self.now;
+        let ntp = self.ntp();
+        let mut blocks = Vec::new();
+        let mut score_notes = Vec::new();
+        for &k in keys {
+            let Self { transports, producers, consumers, outputs, .. } = self;
+            let Some(t) = transports.get_mut(&k) else { continue };
+            blocks.clear();
+            for pk in &t.producers {
+                if let Some(p) = producers.get_mut(pk) {
+                    p.report_blocks(now, &mut blocks);
+                    let scores: Vec<u8> = p.streams.iter().flatten().map(|s| s.score).collect();
+                    if scores != p.last_scores {
+                        p.last_scores = scores;
+                        score_notes.push((p.id.clone(), p.scores_json()));
+                        for ck in &p.consumers {
+                            if let Some(c) = consumers.get(ck) {
+                                let ps = p.streams.get(c.encoding).and_then(|s| s.as_ref()).map_or(0, |s| s.score);
+                                let all: Vec<u8> = p.streams.iter().map(|s| s.as_ref().map_or(0, |s| s.score)).collect();
+                                score_notes.push((c.id.clone(), json!({ "score": c.score, "producerScore": ps, "producerScores": all })));
+                            }
+                        }
+                    }
+                }
+            }
+            for chunk in blocks.chunks(31) {
+                let mut out = Vec::with_capacity(64 + chunk.len() * 24);
+                rtcp::write_rr(&mut out, t.rtcp_ssrc, chunk);
+                transmit(t, outputs, now, out, true, false);
+            }
+            let cks = t.consumers.clone();
+            for ck in &cks {
+                if let Some(c) = consumers.get(ck) {
+                    let mut out = Vec::with_capacity(128);
+                    c.write_sr(now, ntp, &mut out);
+                    if !out.is_empty() {
+                        transmit(t, outputs, now, out, true, false);
+                    }
+                }
+            }
+        }
+        for (id, data) in score_notes {
+            self.notify(&id, "score", data);
+        }
+    }
+}
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut raw = vec![0u8; len];
+    openssl::rand::rand_bytes(&mut raw).expect("OpenSSL RNG");
+    raw.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
+    for ch in data.chunks(3) {
+        let b = [ch[0], *ch.get(1).unwrap_or(&0), *ch.get(2).unwrap_or(&0)];
+        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
+        for i in 0..4 {
+            if i <= ch.len() {
+                s.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        if c == b'=' {
+            break;
+        }
+        let v = B64.iter().position(|&x| x == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_roundtrip() {
+        for n in 0..40u8 {
+            let d: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
+            assert_eq!(base64_decode(&base64_encode(&d)).unwrap(), d);
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+    }
+}

@@ -1,0 +1,414 @@
+//! One OS thread per worker: a mio event loop owning the worker's sockets, its clock and its
+//! `core::worker::Engine`. Requests arrive over a channel with a waker; everything the engine
+//! says goes back through one ordered callback as JSON lines. A panic anywhere in the loop is
+//! caught here: the worker reports 'died' and its thread ends, the process goes on.
+
+use crate::core::dtls::DtlsCertificate;
+use crate::core::message::{Output, Request};
+use crate::core::worker::Engine;
+use crate::io::sockets::{self, Sock, TcpConn};
+use mio::{Events, Interest, Poll, Token, Waker};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+const WAKER: Token = Token(0);
+
+/// Where the worker's messages go (the binding wraps a threadsafe JS callback in it).
+pub type Emit = Box<dyn FnMut(String) + Send>;
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub rtc_min_port: u16,
+    pub rtc_max_port: u16,
+    pub dtls_certificate_file: Option<String>,
+    pub dtls_private_key_file: Option<String>,
+    pub allow_crash_for_testing: bool,
+}
+
+pub enum Command {
+    Request(Request),
+    Close,
+}
+
+pub struct WorkerHandle {
+    tx: Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    pub fn send(&self, c: Command) -> bool {
+        self.tx.send(c).is_ok() && self.waker.wake().is_ok()
+    }
+
+    /// Asks the thread to stop and waits for it (it stops within one loop iteration).
+    pub fn close(&mut self) {
+        let _ = self.send(Command::Close);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Loads or generates the certificate, then starts the worker thread.
+pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, String> {
+    let cert = match (&settings.dtls_certificate_file, &settings.dtls_private_key_file) {
+        (Some(c), Some(k)) => {
+            let cp = std::fs::read(c).map_err(|e| format!("cannot read dtlsCertificateFile '{c}': {e}"))?;
+            let kp = std::fs::read(k).map_err(|e| format!("cannot read dtlsPrivateKeyFile '{k}': {e}"))?;
+            DtlsCertificate::from_pem(&cp, &kp)?
+        }
+        _ => DtlsCertificate::generate()?,
+    };
+    let poll = Poll::new().map_err(|e| e.to_string())?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| e.to_string())?);
+    let (tx, rx) = channel();
+    let thread = std::thread::Builder::new()
+        .name("peerwave-worker".into())
+        .spawn(move || {
+            let mut seed = [0u8; 8];
+            let _ = openssl::rand::rand_bytes(&mut seed);
+            let engine = Engine::new(Instant::now(), SystemTime::now(), cert, u64::from_le_bytes(seed));
+            let mut lp = Loop { poll, rx, engine, socks: HashMap::new(), next_token: 1, settings, rbuf: vec![0u8; 65536], frame: Vec::new() };
+            emit(json!({ "t": "running" }).to_string());
+            let result = catch_unwind(AssertUnwindSafe(|| lp.run(&mut emit)));
+            match result {
+                Ok(()) => emit(json!({ "t": "closed" }).to_string()),
+                Err(panic) => {
+                    let reason = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    // Sockets are dropped with the loop; the thread ends here.
+                    drop(lp);
+                    emit(json!({ "t": "died", "reason": reason }).to_string());
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(WorkerHandle { tx, waker, thread: Some(thread) })
+}
+
+struct Loop {
+    poll: Poll,
+    rx: Receiver<Command>,
+    engine: Engine,
+    socks: HashMap<u32, Sock>,
+    next_token: u32,
+    settings: WorkerSettings,
+    rbuf: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+fn res_ok(id: u32, data: Value) -> String {
+    json!({ "t": "res", "id": id, "ok": true, "data": data }).to_string()
+}
+
+fn res_err(id: u32, error: &str, reason: &str) -> String {
+    json!({ "t": "res", "id": id, "ok": false, "error": error, "reason": reason }).to_string()
+}
+
+fn thread_rusage() -> Value {
+    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD) {
+        Ok(u) => {
+            let ms = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0;
+            json!({
+                "ru_utime": ms(u.user_time()),
+                "ru_stime": ms(u.system_time()),
+                "ru_maxrss": u.max_rss(),
+                "ru_ixrss": u.shared_integral(),
+                "ru_idrss": u.unshared_data_integral(),
+                "ru_isrss": u.unshared_stack_integral(),
+                "ru_minflt": u.minor_page_faults(),
+                "ru_majflt": u.major_page_faults(),
+                "ru_nswap": u.full_swaps(),
+                "ru_inblock": u.block_reads(),
+                "ru_oublock": u.block_writes(),
+                "ru_msgsnd": u.ipc_sends(),
+                "ru_msgrcv": u.ipc_receives(),
+                "ru_nsignals": u.signals(),
+                "ru_nvcsw": u.voluntary_context_switches(),
+                "ru_nivcsw": u.involuntary_context_switches(),
+            })
+        }
+        Err(_) => json!({}),
+    }
+}
+
+impl Loop {
+    fn run(&mut self, emit: &mut Emit) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let now = Instant::now();
+            let deadline = self.engine.poll_timeout();
+            let timeout = deadline.saturating_duration_since(now).max(Duration::from_micros(100));
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    panic!("poll failed: {e}");
+                }
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKER {
+                    continue;
+                }
+                let id = ev.token().0 as u32;
+                self.on_socket(id, ev.is_writable(), emit);
+            }
+            // Commands after socket input, so a response never passes data that came first.
+            loop {
+                match self.rx.try_recv() {
+                    Ok(Command::Request(r)) => self.on_request(r, emit),
+                    Ok(Command::Close) => return,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            self.engine.handle_timeout(Instant::now());
+            self.drain(emit);
+        }
+    }
+
+    fn register(&mut self, mut sock: Sock) -> io::Result<u32> {
+        let id = self.next_token;
+        self.next_token += 1;
+        let token = Token(id as usize);
+        let reg = self.poll.registry();
+        match &mut sock {
+            Sock::Udp(s) => reg.register(s, token, Interest::READABLE)?,
+            Sock::Listener(s) => reg.register(s, token, Interest::READABLE)?,
+            Sock::Conn(c) => reg.register(&mut c.stream, token, Interest::READABLE)?,
+        }
+        self.socks.insert(id, sock);
+        Ok(id)
+    }
+
+    fn close_socket(&mut self, id: u32) {
+        if let Some(mut s) = self.socks.remove(&id) {
+            let reg = self.poll.registry();
+            let _ = match &mut s {
+                Sock::Udp(s) => reg.deregister(s),
+                Sock::Listener(s) => reg.deregister(s),
+                Sock::Conn(c) => reg.deregister(&mut c.stream),
+            };
+        }
+        // Connections accepted on a closed listener go with it.
+        let children: Vec<u32> = self.socks.iter().filter_map(|(k, s)| matches!(s, Sock::Conn(c) if c.listener == id).then_some(*k)).collect();
+        for c in children {
+            self.close_socket(c);
+        }
+    }
+
+    fn on_socket(&mut self, id: u32, writable: bool, emit: &mut Emit) {
+        let now = Instant::now();
+        let mut accepted = Vec::new();
+        let mut closed = None;
+        match self.socks.get_mut(&id) {
+            Some(Sock::Udp(s)) => loop {
+                match s.recv_from(&mut self.rbuf) {
+                    Ok((n, from)) => {
+                        let from = normalize(from);
+                        self.engine.handle_datagram(now, id, from, &mut self.rbuf[..n]);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    // ICMP errors (connection refused) surface on the next read; ignore them.
+                    Err(_) => break,
+                }
+            },
+            Some(Sock::Listener(l)) => loop {
+                match l.accept() {
+                    Ok((stream, peer)) => accepted.push((stream, peer)),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => break,
+                }
+            },
+            Some(Sock::Conn(c)) => {
+                if writable && !c.wbuf.is_empty() {
+                    match c.stream.write(&c.wbuf) {
+                        Ok(n) => {
+                            c.wbuf.drain(..n);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(_) => closed = Some(c.listener),
+                    }
+                }
+                loop {
+                    match c.stream.read(&mut self.rbuf) {
+                        Ok(0) => {
+                            closed = Some(c.listener);
+                            break;
+                        }
+                        Ok(n) => {
+                            c.rbuf.extend_from_slice(&self.rbuf[..n]);
+                            while c.next_frame(&mut self.frame) {
+                                self.engine.handle_datagram(now, id, normalize(c.peer), &mut self.frame);
+                            }
+                            // A peer announcing frames larger than any packet is not ICE-TCP.
+                            if c.rbuf.len() > 70_000 {
+                                closed = Some(c.listener);
+                                break;
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(_) => {
+                            closed = Some(c.listener);
+                            break;
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        for (stream, peer) in accepted {
+            let _ = stream.set_nodelay(true);
+            let conn = TcpConn { stream, listener: id, peer, rbuf: Vec::new(), wbuf: Vec::new() };
+            if let Ok(cid) = self.register(Sock::Conn(Box::new(conn))) {
+                self.engine.handle_tcp_accepted(id, cid);
+            }
+        }
+        if let Some(listener) = closed {
+            self.close_socket(id);
+            self.engine.handle_tcp_closed(now, listener, id);
+        }
+        self.drain(emit);
+    }
+
+    fn on_request(&mut self, mut r: Request, emit: &mut Emit) {
+        match r.method.as_str() {
+            "worker.getResourceUsage" => return emit(res_ok(r.id, thread_rusage())),
+            "worker.updateSettings" => return emit(res_ok(r.id, Value::Null)),
+            "worker.crashForTesting" => {
+                if self.settings.allow_crash_for_testing {
+                    panic!("crash requested for testing");
+                }
+                return emit(res_err(r.id, "Error", "crashForTesting is disabled (set PEERWAVE_SFU_ALLOW_CRASH=1)"));
+            }
+            "router.createWebRtcTransport" | "router.createPlainTransport" => {
+                match self.bind_for(&r.data, r.method == "router.createPlainTransport") {
+                    Ok(list) => r.data["_sockets"] = Value::Array(list),
+                    Err(reason) => return emit(res_err(r.id, "Error", &reason)),
+                }
+            }
+            _ => {}
+        }
+        self.engine.handle_request(Instant::now(), r);
+        self.drain(emit);
+    }
+
+    /// Binds every socket a transport asks for, returning their descriptions for the engine.
+    fn bind_for(&mut self, d: &Value, plain: bool) -> Result<Vec<Value>, String> {
+        let range = (self.settings.rtc_min_port, self.settings.rtc_max_port);
+        let mut infos: Vec<Value> = d["listenInfos"].as_array().cloned().unwrap_or_default();
+        if plain && !d["rtcpMux"].as_bool().unwrap_or(true) {
+            let mut rtcp = d["rtcpListenInfo"].clone();
+            if rtcp.is_null() {
+                rtcp = infos.first().cloned().unwrap_or(Value::Null);
+                rtcp["port"] = json!(0);
+            }
+            infos.push(rtcp);
+        }
+        let mut out = Vec::new();
+        let mut ids = Vec::new();
+        for info in &infos {
+            let mut seed = [0u8; 4];
+            let _ = openssl::rand::rand_bytes(&mut seed);
+            let b = match sockets::bind(info, range, u32::from_le_bytes(seed)) {
+                Ok(b) => b,
+                Err(e) => {
+                    for id in ids {
+                        self.close_socket(id);
+                    }
+                    return Err(e);
+                }
+            };
+            let (protocol, ip, port, announced) = (b.protocol, b.ip.clone(), b.port, b.announced.clone());
+            let id = self.register(b.sock).map_err(|e| e.to_string())?;
+            ids.push(id);
+            out.push(json!({ "socketId": id, "protocol": protocol, "ip": ip, "port": port, "announcedAddress": announced }));
+        }
+        Ok(out)
+    }
+
+    fn drain(&mut self, emit: &mut Emit) {
+        while let Some(o) = self.engine.poll_output() {
+            match o {
+                Output::Transmit { socket, to, data } => {
+                    self.send(socket, to, &data);
+                    self.engine.recycle(data);
+                }
+                Output::Response { id, result } => emit(match result {
+                    Ok(v) => res_ok(id, v),
+                    Err(e) => res_err(id, e.kind.as_str(), &e.reason),
+                }),
+                Output::Notification { target, event, data } => {
+                    emit(json!({ "t": "ntf", "target": target, "event": event, "data": data }).to_string())
+                }
+                Output::CloseSocket(id) => self.close_socket(id),
+            }
+        }
+    }
+
+    fn send(&mut self, socket: u32, to: SocketAddr, data: &[u8]) {
+        match self.socks.get_mut(&socket) {
+            Some(Sock::Udp(s)) => {
+                let to = match (to, s.local_addr()) {
+                    (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+                    _ => to,
+                };
+                // A full socket buffer drops the packet, as a congested network would.
+                let _ = s.send_to(data, to);
+            }
+            Some(Sock::Conn(c)) => {
+                if data.len() > u16::MAX as usize {
+                    return;
+                }
+                let was_empty = c.wbuf.is_empty();
+                c.wbuf.extend_from_slice(&(data.len() as u16).to_be_bytes());
+                c.wbuf.extend_from_slice(data);
+                if was_empty {
+                    match c.stream.write(&c.wbuf) {
+                        Ok(n) => {
+                            c.wbuf.drain(..n);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(_) => c.wbuf.clear(),
+                    }
+                }
+                if !c.wbuf.is_empty() {
+                    let _ = self.poll.registry().reregister(&mut c.stream, Token(socket as usize), Interest::READABLE | Interest::WRITABLE);
+                    // Bound the backlog of a stalled TCP peer.
+                    if c.wbuf.len() > 4 << 20 {
+                        c.wbuf.clear();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Maps IPv4-mapped IPv6 addresses back to IPv4 so tuples compare and print as users expect.
+fn normalize(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        _ => a,
+    }
+}
