@@ -1,0 +1,141 @@
+import { EnhancedEventEmitter } from './enhancedEvents';
+import { Logger } from './Logger';
+import { WorkerClosedError, NotFoundError, UnsupportedError } from './errors';
+
+const logger = new Logger('Channel');
+
+interface NativeWorker {
+	request(id: number, method: string, handlerId: string, data: string): boolean;
+	close(): void;
+}
+
+// The napi-rs generated loader picks the addon built for this platform.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const native: {
+	BindingWorker: new (settings: NativeSettings, callback: (msg: string) => void) => NativeWorker;
+} = require('../js/native/index.js');
+
+export type NativeSettings = {
+	rtcMinPort: number;
+	rtcMaxPort: number;
+	dtlsCertificateFile?: string;
+	dtlsPrivateKeyFile?: string;
+};
+
+type Sent = { method: string; resolve: (data: any) => void; reject: (error: Error) => void };
+
+/**
+ * The JS end of a worker thread: requests go down as (id, method, handlerId, JSON body);
+ * responses and notifications come back in order through one callback. Notifications are
+ * emitted on this emitter with the target id as the event name.
+ */
+export class Channel extends EnhancedEventEmitter<any> {
+	#binding?: NativeWorker;
+	#nextId = 0;
+	readonly #sents = new Map<number, Sent>();
+	#closed = false;
+
+	constructor(settings: NativeSettings) {
+		super();
+		this.#binding = new native.BindingWorker(settings, (msg: string) => this.#onMessage(msg));
+	}
+
+	get closed(): boolean {
+		return this.#closed;
+	}
+
+	async request(method: string, handlerId = '', data?: unknown): Promise<any> {
+		if (this.#closed || !this.#binding) {
+			throw new WorkerClosedError(`Channel closed, cannot send request [method:${method}]`);
+		}
+		const id = ++this.#nextId;
+		if (this.#nextId >= 4294967295) {
+			this.#nextId = 0;
+		}
+		logger.debug('request() [method:%s, id:%s]', method, id);
+		const body = data === undefined ? '' : JSON.stringify(data);
+		return new Promise((resolve, reject) => {
+			this.#sents.set(id, { method, resolve, reject });
+			if (!this.#binding!.request(id, method, handlerId, body)) {
+				this.#sents.delete(id);
+				reject(new WorkerClosedError(`Channel closed, cannot send request [method:${method}]`));
+			}
+		});
+	}
+
+	/** Stops the worker thread (synchronously) and rejects what is still pending. */
+	close(): void {
+		if (this.#closed) {
+			return;
+		}
+		this.#closed = true;
+		for (const [id, sent] of this.#sents) {
+			sent.reject(new WorkerClosedError(`Channel closed, pending request aborted [method:${sent.method}, id:${id}]`));
+		}
+		this.#sents.clear();
+		this.#binding?.close();
+	}
+
+	#onMessage(line: string): void {
+		let msg: any;
+		try {
+			msg = JSON.parse(line);
+		} catch (error) {
+			logger.error('invalid message from worker: %o', error);
+			return;
+		}
+		switch (msg.t) {
+			case 'res': {
+				const sent = this.#sents.get(msg.id);
+				if (!sent) {
+					return;
+				}
+				this.#sents.delete(msg.id);
+				if (msg.ok) {
+					sent.resolve(msg.data);
+				} else {
+					sent.reject(toError(msg.error, msg.reason));
+				}
+				return;
+			}
+			case 'ntf':
+				this.emit(msg.target, msg.event, msg.data);
+				return;
+			case 'running':
+				this.emit('@running');
+				return;
+			case 'died':
+				this.emit('@died', String(msg.reason));
+				return;
+			case 'closed':
+				this.emit('@exited');
+				return;
+			default:
+				logger.warn('unknown message from worker: %s', msg.t);
+		}
+	}
+
+	/** Called once the worker thread is gone, so nothing holds the event loop. */
+	release(): void {
+		this.#closed = true;
+		for (const [id, sent] of this.#sents) {
+			sent.reject(new WorkerClosedError(`Channel closed, pending request aborted [method:${sent.method}, id:${id}]`));
+		}
+		this.#sents.clear();
+		this.#binding?.close();
+		this.#binding = undefined;
+	}
+}
+
+function toError(kind: string, reason: string): Error {
+	switch (kind) {
+		case 'TypeError':
+			return new TypeError(reason);
+		case 'NotFoundError':
+			return new NotFoundError(reason);
+		case 'UnsupportedError':
+			return new UnsupportedError(reason);
+		default:
+			return new Error(reason);
+	}
+}

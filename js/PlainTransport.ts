@@ -1,0 +1,184 @@
+import { Logger } from './Logger';
+import { EnhancedEventEmitter } from './enhancedEvents';
+import {
+	Transport,
+	TransportConstructorOptions,
+	TransportEvents,
+	TransportListenInfo,
+	TransportListenIp,
+	TransportObserverEvents,
+	TransportTuple,
+	SctpState,
+	BaseTransportDump,
+	BaseTransportStats,
+} from './Transport';
+import type { AppData } from './types';
+
+const logger = new Logger('PlainTransport');
+
+export type SrtpCryptoSuite =
+	| 'AEAD_AES_256_GCM'
+	| 'AEAD_AES_128_GCM'
+	| 'AES_CM_128_HMAC_SHA1_80'
+	| 'AES_CM_128_HMAC_SHA1_32';
+
+export type SrtpParameters = { cryptoSuite: SrtpCryptoSuite; keyBase64: string };
+
+export type PlainTransportOptions<T extends AppData = AppData> = {
+	listenInfo?: TransportListenInfo;
+	rtcpListenInfo?: TransportListenInfo;
+	listenIp?: TransportListenIp | string;
+	port?: number;
+	rtcpMux?: boolean;
+	comedia?: boolean;
+	enableSctp?: boolean;
+	numSctpStreams?: { OS: number; MIS: number };
+	maxSctpMessageSize?: number;
+	sctpSendBufferSize?: number;
+	enableSrtp?: boolean;
+	srtpCryptoSuite?: SrtpCryptoSuite;
+	appData?: T;
+};
+
+export type PlainTransportDump = BaseTransportDump & {
+	rtcpMux: boolean;
+	comedia: boolean;
+	tuple: TransportTuple;
+	rtcpTuple?: TransportTuple;
+	srtpParameters?: SrtpParameters;
+};
+
+export type PlainTransportStat = BaseTransportStats & {
+	rtcpMux: boolean;
+	comedia: boolean;
+	tuple: TransportTuple;
+	rtcpTuple?: TransportTuple;
+};
+
+export type PlainTransportEvents = TransportEvents & {
+	tuple: [TransportTuple];
+	rtcptuple: [TransportTuple];
+	sctpstatechange: [SctpState];
+};
+
+export type PlainTransportObserverEvents = TransportObserverEvents & {
+	tuple: [TransportTuple];
+	rtcptuple: [TransportTuple];
+	sctpstatechange: [SctpState];
+};
+
+export type PlainTransportObserver = EnhancedEventEmitter<PlainTransportObserverEvents>;
+
+const SUITES = ['AEAD_AES_256_GCM', 'AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
+
+/** Plain RTP/RTCP over UDP (optionally SRTP with signalled keys), e.g. towards FFmpeg. */
+export class PlainTransport<T extends AppData = AppData> extends Transport<T, PlainTransportEvents, PlainTransportObserver> {
+	readonly #data: {
+		rtcpMux: boolean;
+		comedia: boolean;
+		tuple: TransportTuple;
+		rtcpTuple?: TransportTuple;
+		srtpParameters?: SrtpParameters;
+	};
+
+	/** @private */
+	constructor(options: TransportConstructorOptions<T>) {
+		super(options, new EnhancedEventEmitter<PlainTransportObserverEvents>());
+		const d = options.data;
+		this.#data = {
+			rtcpMux: d.rtcpMux,
+			comedia: d.comedia,
+			tuple: d.tuple,
+			rtcpTuple: d.rtcpTuple ?? undefined,
+			srtpParameters: d.srtpParameters ?? undefined,
+		};
+		this.channel.on(this.internal.transportId, (event: string, data: any) => this.#onNotification(event, data));
+	}
+
+	get type(): 'plain' {
+		return 'plain';
+	}
+
+	get tuple(): TransportTuple {
+		return this.#data.tuple;
+	}
+
+	get rtcpTuple(): TransportTuple | undefined {
+		return this.#data.rtcpTuple;
+	}
+
+	get srtpParameters(): SrtpParameters | undefined {
+		return this.#data.srtpParameters;
+	}
+
+	get sctpParameters(): undefined {
+		return undefined;
+	}
+
+	get sctpState(): SctpState | undefined {
+		return undefined;
+	}
+
+	async dump(): Promise<PlainTransportDump> {
+		return super.dump();
+	}
+
+	async getStats(): Promise<PlainTransportStat[]> {
+		return super.getStats();
+	}
+
+	async connect({
+		ip,
+		port,
+		rtcpPort,
+		srtpParameters,
+	}: { ip?: string; port?: number; rtcpPort?: number; srtpParameters?: SrtpParameters } = {}): Promise<void> {
+		logger.debug('connect()');
+		if (ip !== undefined && typeof ip !== 'string') {
+			throw new TypeError('wrong ip');
+		}
+		if (port !== undefined && typeof port !== 'number') {
+			throw new TypeError('wrong port');
+		}
+		if (rtcpPort !== undefined && typeof rtcpPort !== 'number') {
+			throw new TypeError('wrong rtcpPort');
+		}
+		if (srtpParameters !== undefined) {
+			if (!SUITES.includes(srtpParameters?.cryptoSuite)) {
+				throw new TypeError('wrong srtpParameters.cryptoSuite');
+			}
+			if (typeof srtpParameters.keyBase64 !== 'string') {
+				throw new TypeError('missing srtpParameters.keyBase64');
+			}
+		}
+		const data = await this.channel.request('transport.connect', this.internal.transportId, {
+			ip,
+			port,
+			rtcpPort,
+			srtpParameters,
+		});
+		if (data.tuple) {
+			this.#data.tuple = data.tuple;
+		}
+		if (data.rtcpTuple) {
+			this.#data.rtcpTuple = data.rtcpTuple;
+		}
+	}
+
+	#onNotification(event: string, data: any): void {
+		switch (event) {
+			case 'tuple':
+				this.#data.tuple = data.tuple;
+				this.safeEmit('tuple', data.tuple);
+				this.observer.safeEmit('tuple', data.tuple);
+				break;
+			case 'rtcptuple':
+				this.#data.rtcpTuple = data.rtcpTuple;
+				this.safeEmit('rtcptuple', data.rtcpTuple);
+				this.observer.safeEmit('rtcptuple', data.rtcpTuple);
+				break;
+			default:
+				logger.error(`ignoring unknown event "${event}"`);
+		}
+	}
+}

@@ -1,0 +1,347 @@
+import { Logger } from './Logger';
+import { EnhancedEventEmitter } from './enhancedEvents';
+import type { Channel } from './Channel';
+import { Transport, TransportListenInfo, TransportListenIp } from './Transport';
+import { WebRtcTransport, WebRtcTransportOptions } from './WebRtcTransport';
+import { PlainTransport, PlainTransportOptions } from './PlainTransport';
+import type { Producer } from './Producer';
+import * as ortc from './ortc';
+import * as utils from './utils';
+import { UnsupportedError } from './errors';
+import type { RtpCapabilities } from './rtpParametersTypes';
+import type { AppData } from './types';
+
+const logger = new Logger('Router');
+
+export type RouterOptions<RouterAppData extends AppData = AppData> = {
+	mediaCodecs?: import('./rtpParametersTypes').RtpCodecCapability[];
+	appData?: RouterAppData;
+};
+
+export type RouterDump = {
+	id: string;
+	transportIds: string[];
+	rtpObserverIds: string[];
+	mapProducerIdConsumerIds: { key: string; values: string[] }[];
+	mapConsumerIdProducerId: { key: string; value: string }[];
+	mapProducerIdObserverIds: { key: string; values: string[] }[];
+	mapDataProducerIdDataConsumerIds: { key: string; values: string[] }[];
+	mapDataConsumerIdDataProducerId: { key: string; value: string }[];
+};
+
+export type RouterEvents = {
+	workerclose: [];
+	listenererror: [string, Error];
+	'@close': [];
+};
+
+export type RouterObserverEvents = {
+	close: [];
+	newtransport: [Transport];
+	newrtpobserver: [any];
+};
+
+export type RouterObserver = EnhancedEventEmitter<RouterObserverEvents>;
+
+export class Router<RouterAppData extends AppData = AppData> extends EnhancedEventEmitter<RouterEvents> {
+	readonly #internal: { routerId: string };
+	readonly #data: { rtpCapabilities: RtpCapabilities };
+	readonly #channel: Channel;
+	#closed = false;
+	#appData: RouterAppData;
+	readonly #transports = new Map<string, Transport>();
+	readonly #producers = new Map<string, Producer>();
+	readonly #observer: RouterObserver = new EnhancedEventEmitter();
+
+	/** @private */
+	constructor({
+		internal,
+		data,
+		channel,
+		appData,
+	}: {
+		internal: { routerId: string };
+		data: { rtpCapabilities: RtpCapabilities };
+		channel: Channel;
+		appData?: RouterAppData;
+	}) {
+		super();
+		this.#internal = internal;
+		this.#data = data;
+		this.#channel = channel;
+		this.#appData = appData ?? ({} as RouterAppData);
+		this.on('listenererror', (eventName, error) => {
+			logger.error(`event listener threw an error [eventName:${eventName}]:`, error);
+		});
+	}
+
+	get id(): string {
+		return this.#internal.routerId;
+	}
+
+	get closed(): boolean {
+		return this.#closed;
+	}
+
+	get rtpCapabilities(): RtpCapabilities {
+		return this.#data.rtpCapabilities;
+	}
+
+	get appData(): RouterAppData {
+		return this.#appData;
+	}
+
+	set appData(appData: RouterAppData) {
+		this.#appData = appData;
+	}
+
+	get observer(): RouterObserver {
+		return this.#observer;
+	}
+
+	/** @private For testing. */
+	get transportsForTesting(): Map<string, Transport> {
+		return this.#transports;
+	}
+
+	close(): void {
+		if (this.#closed) {
+			return;
+		}
+		logger.debug('close()');
+		this.#closed = true;
+		this.#channel.request('worker.closeRouter', '', { routerId: this.id }).catch(() => {});
+		this.#closeChildren();
+		this.emit('@close');
+		this.#observer.safeEmit('close');
+	}
+
+	/** @private */
+	workerClosed(): void {
+		if (this.#closed) {
+			return;
+		}
+		logger.debug('workerClosed()');
+		this.#closed = true;
+		this.#closeChildren();
+		this.safeEmit('workerclose');
+		this.#observer.safeEmit('close');
+	}
+
+	#closeChildren(): void {
+		for (const transport of this.#transports.values()) {
+			transport.routerClosed();
+		}
+		this.#transports.clear();
+		this.#producers.clear();
+	}
+
+	async dump(): Promise<RouterDump> {
+		logger.debug('dump()');
+		return this.#channel.request('router.dump', this.id);
+	}
+
+	async createWebRtcTransport<T extends AppData = AppData>(options: WebRtcTransportOptions<T>): Promise<WebRtcTransport<T>> {
+		logger.debug('createWebRtcTransport()');
+		const {
+			webRtcServer,
+			listenIps,
+			port,
+			preferUdp = false,
+			preferTcp = false,
+			initialAvailableOutgoingBitrate = 600000,
+			enableSctp = false,
+			iceConsentTimeout = 30,
+			appData,
+		} = options as any;
+		let { listenInfos, enableUdp, enableTcp } = options as any;
+		if (!webRtcServer && !Array.isArray(listenInfos) && !Array.isArray(listenIps)) {
+			throw new TypeError('missing webRtcServer, listenInfos and listenIps (one of them is mandatory)');
+		} else if (webRtcServer && listenInfos && listenIps) {
+			throw new TypeError('only one of webRtcServer, listenInfos and listenIps must be given');
+		}
+		utils.checkAppData(appData);
+		if (webRtcServer) {
+			throw new UnsupportedError('webRtcServer is not supported yet (use listenInfos)');
+		}
+		if (enableSctp) {
+			throw new UnsupportedError('enableSctp is not supported yet (data channels are not implemented)');
+		}
+		if (typeof iceConsentTimeout !== 'number' || iceConsentTimeout < 0) {
+			throw new TypeError('if given, iceConsentTimeout must be a non-negative number');
+		}
+		enableUdp ??= true;
+		enableTcp ??= false;
+		if (listenIps) {
+			listenInfos = listenIpsToListenInfos(listenIps, port, enableUdp, enableTcp, preferUdp, preferTcp);
+		}
+		validateListenInfos(listenInfos, 'listenInfos');
+		const transportId = utils.generateUUIDv4();
+		const data = await this.#channel.request('router.createWebRtcTransport', this.id, {
+			transportId,
+			listenInfos: listenInfos.map(normalizeListenInfo),
+			enableUdp,
+			enableTcp,
+			preferUdp,
+			preferTcp,
+			initialAvailableOutgoingBitrate,
+			iceConsentTimeout,
+		});
+		const transport = new WebRtcTransport<T>({
+			internal: { routerId: this.id, transportId },
+			data,
+			channel: this.#channel,
+			appData,
+			getRouterRtpCapabilities: () => this.#data.rtpCapabilities,
+			getProducerById: (id: string) => this.#producers.get(id),
+		});
+		this.#registerTransport(transport);
+		return transport;
+	}
+
+	async createPlainTransport<T extends AppData = AppData>(options: PlainTransportOptions<T>): Promise<PlainTransport<T>> {
+		logger.debug('createPlainTransport()');
+		const {
+			listenIp,
+			port,
+			rtcpMux = true,
+			comedia = false,
+			enableSctp = false,
+			enableSrtp = false,
+			srtpCryptoSuite = 'AES_CM_128_HMAC_SHA1_80',
+			appData,
+		} = options as any;
+		let { listenInfo, rtcpListenInfo } = options as any;
+		if (!listenInfo && !listenIp) {
+			throw new TypeError('missing listenInfo and listenIp (one of them is mandatory)');
+		} else if (listenInfo && listenIp) {
+			throw new TypeError('only one of listenInfo and listenIp must be given');
+		}
+		utils.checkAppData(appData);
+		if (enableSctp) {
+			throw new UnsupportedError('enableSctp is not supported yet on PlainTransport');
+		}
+		if (listenIp) {
+			const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
+			listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp, port };
+		}
+		validateListenInfos([listenInfo], 'listenInfo');
+		if (rtcpListenInfo) {
+			validateListenInfos([rtcpListenInfo], 'rtcpListenInfo');
+		}
+		if (listenInfo.protocol && listenInfo.protocol !== 'udp') {
+			throw new TypeError('listenInfo.protocol must be "udp" for a PlainTransport');
+		}
+		listenInfo = { ...listenInfo, protocol: 'udp' };
+		if (rtcpListenInfo) {
+			rtcpListenInfo = normalizeListenInfo({ ...rtcpListenInfo, protocol: 'udp' });
+		}
+		const transportId = utils.generateUUIDv4();
+		const data = await this.#channel.request('router.createPlainTransport', this.id, {
+			transportId,
+			listenInfos: [normalizeListenInfo(listenInfo)],
+			rtcpListenInfo,
+			rtcpMux,
+			comedia,
+			enableSrtp,
+			srtpCryptoSuite,
+		});
+		const transport = new PlainTransport<T>({
+			internal: { routerId: this.id, transportId },
+			data,
+			channel: this.#channel,
+			appData,
+			getRouterRtpCapabilities: () => this.#data.rtpCapabilities,
+			getProducerById: (id: string) => this.#producers.get(id),
+		});
+		this.#registerTransport(transport);
+		return transport;
+	}
+
+	#registerTransport(transport: Transport): void {
+		this.#transports.set(transport.id, transport);
+		transport.on('@close', () => this.#transports.delete(transport.id));
+		transport.on('@newproducer', (producer: Producer) => this.#producers.set(producer.id, producer));
+		transport.on('@producerclose', (producer: Producer) => this.#producers.delete(producer.id));
+		this.#observer.safeEmit('newtransport', transport);
+	}
+
+	/** Whether a client with these capabilities can consume the given producer. */
+	canConsume({ producerId, rtpCapabilities }: { producerId: string; rtpCapabilities: RtpCapabilities }): boolean {
+		const producer = this.#producers.get(producerId);
+		if (!producer) {
+			logger.error(`canConsume() | Producer with id "${producerId}" not found`);
+			return false;
+		}
+		const caps = utils.clone(rtpCapabilities);
+		try {
+			return ortc.canConsume(producer.consumableRtpParameters, caps);
+		} catch (error) {
+			logger.error(`canConsume() | unexpected error: ${error}`);
+			return false;
+		}
+	}
+}
+
+function listenIpsToListenInfos(
+	listenIps: (TransportListenIp | string)[],
+	port: number | undefined,
+	enableUdp: boolean,
+	enableTcp: boolean,
+	preferUdp: boolean,
+	preferTcp: boolean
+): TransportListenInfo[] {
+	const protocols: ('udp' | 'tcp')[] = [];
+	if (enableUdp && (preferUdp || !enableTcp || !preferTcp)) {
+		protocols.push('udp');
+		if (enableTcp) {
+			protocols.push('tcp');
+		}
+	} else if (enableTcp && ((preferTcp && !preferUdp) || !enableUdp)) {
+		protocols.push('tcp');
+		if (enableUdp) {
+			protocols.push('udp');
+		}
+	}
+	const infos: TransportListenInfo[] = [];
+	for (const raw of listenIps) {
+		const li = typeof raw === 'string' ? { ip: raw } : raw;
+		for (const protocol of protocols) {
+			infos.push({ protocol, ip: li.ip, announcedAddress: li.announcedIp ?? (li as any).announcedAddress, port });
+		}
+	}
+	return infos;
+}
+
+function validateListenInfos(infos: any[], name: string): void {
+	if (!Array.isArray(infos) || infos.length === 0) {
+		throw new TypeError(`${name} must be a non-empty array`);
+	}
+	for (const li of infos) {
+		if (!li || typeof li !== 'object') {
+			throw new TypeError(`wrong ${name} (not an object)`);
+		}
+		if (typeof li.ip !== 'string' || !li.ip) {
+			throw new TypeError(`missing ${name}.ip`);
+		}
+		if (li.protocol !== undefined && li.protocol !== 'udp' && li.protocol !== 'tcp') {
+			throw new TypeError(`wrong ${name}.protocol "${li.protocol}"`);
+		}
+		if (li.port !== undefined && (typeof li.port !== 'number' || li.port < 0 || li.port > 65535)) {
+			throw new TypeError(`wrong ${name}.port`);
+		}
+	}
+}
+
+function normalizeListenInfo(li: any): any {
+	return {
+		protocol: li.protocol ?? 'udp',
+		ip: li.ip,
+		announcedAddress: li.announcedAddress ?? li.announcedIp,
+		port: li.port ?? 0,
+		portRange: li.portRange,
+		flags: li.flags,
+		sendBufferSize: li.sendBufferSize,
+		recvBufferSize: li.recvBufferSize,
+	};
+}

@@ -1,0 +1,248 @@
+import { Logger } from './Logger';
+import { EnhancedEventEmitter } from './enhancedEvents';
+import {
+	Transport,
+	TransportConstructorOptions,
+	TransportEvents,
+	TransportListenInfo,
+	TransportListenIp,
+	TransportObserverEvents,
+	TransportProtocol,
+	TransportTuple,
+	SctpState,
+	BaseTransportDump,
+	BaseTransportStats,
+} from './Transport';
+import type { AppData } from './types';
+
+const logger = new Logger('WebRtcTransport');
+
+export type WebRtcTransportOptions<T extends AppData = AppData> = {
+	listenInfos?: TransportListenInfo[];
+	listenIps?: (TransportListenIp | string)[];
+	port?: number;
+	webRtcServer?: any;
+	enableUdp?: boolean;
+	enableTcp?: boolean;
+	preferUdp?: boolean;
+	preferTcp?: boolean;
+	iceConsentTimeout?: number;
+	initialAvailableOutgoingBitrate?: number;
+	enableSctp?: boolean;
+	numSctpStreams?: { OS: number; MIS: number };
+	maxSctpMessageSize?: number;
+	sctpSendBufferSize?: number;
+	maxSendMessageSize?: number;
+	maxReceiveMessageSize?: number;
+	appData?: T;
+};
+
+export type IceParameters = { usernameFragment: string; password: string; iceLite?: boolean };
+
+export type IceCandidate = {
+	foundation: string;
+	priority: number;
+	ip: string;
+	address: string;
+	protocol: TransportProtocol;
+	port: number;
+	type: 'host';
+	tcpType?: 'passive';
+};
+
+export type FingerprintAlgorithm = 'sha-1' | 'sha-224' | 'sha-256' | 'sha-384' | 'sha-512';
+export type DtlsFingerprint = { algorithm: FingerprintAlgorithm; value: string };
+export type DtlsRole = 'auto' | 'client' | 'server';
+export type DtlsParameters = { role?: DtlsRole; fingerprints: DtlsFingerprint[] };
+export type IceRole = 'controlled' | 'controlling';
+export type IceState = 'new' | 'connected' | 'completed' | 'disconnected' | 'closed';
+export type DtlsState = 'new' | 'connecting' | 'connected' | 'failed' | 'closed';
+
+export type WebRtcTransportDump = BaseTransportDump & {
+	iceRole: 'controlled';
+	iceParameters: IceParameters;
+	iceCandidates: IceCandidate[];
+	iceState: IceState;
+	iceSelectedTuple?: TransportTuple;
+	dtlsParameters: DtlsParameters;
+	dtlsState: DtlsState;
+	dtlsRemoteCert?: string;
+};
+
+export type WebRtcTransportStat = BaseTransportStats & {
+	iceRole: string;
+	iceState: IceState;
+	iceSelectedTuple?: TransportTuple;
+	dtlsState: DtlsState;
+};
+
+export type WebRtcTransportEvents = TransportEvents & {
+	icestatechange: [IceState];
+	iceselectedtuplechange: [TransportTuple];
+	dtlsstatechange: [DtlsState];
+	sctpstatechange: [SctpState];
+};
+
+export type WebRtcTransportObserverEvents = TransportObserverEvents & {
+	icestatechange: [IceState];
+	iceselectedtuplechange: [TransportTuple];
+	dtlsstatechange: [DtlsState];
+	sctpstatechange: [SctpState];
+};
+
+export type WebRtcTransportObserver = EnhancedEventEmitter<WebRtcTransportObserverEvents>;
+
+/** ICE-lite + DTLS + SRTP towards one browser (or any WebRTC endpoint). */
+export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, WebRtcTransportEvents, WebRtcTransportObserver> {
+	readonly #data: {
+		iceRole: 'controlled';
+		iceParameters: IceParameters;
+		iceCandidates: IceCandidate[];
+		iceState: IceState;
+		iceSelectedTuple?: TransportTuple;
+		dtlsParameters: DtlsParameters;
+		dtlsState: DtlsState;
+		dtlsRemoteCert?: string;
+	};
+
+	/** @private */
+	constructor(options: TransportConstructorOptions<T>) {
+		super(options, new EnhancedEventEmitter<WebRtcTransportObserverEvents>());
+		const d = options.data;
+		this.#data = {
+			iceRole: 'controlled',
+			iceParameters: d.iceParameters,
+			iceCandidates: d.iceCandidates,
+			iceState: d.iceState,
+			iceSelectedTuple: d.iceSelectedTuple ?? undefined,
+			dtlsParameters: d.dtlsParameters,
+			dtlsState: d.dtlsState,
+			dtlsRemoteCert: undefined,
+		};
+		this.channel.on(this.internal.transportId, (event: string, data: any) => this.#onNotification(event, data));
+	}
+
+	get type(): 'webrtc' {
+		return 'webrtc';
+	}
+
+	get iceRole(): 'controlled' {
+		return this.#data.iceRole;
+	}
+
+	get iceParameters(): IceParameters {
+		return this.#data.iceParameters;
+	}
+
+	get iceCandidates(): IceCandidate[] {
+		return this.#data.iceCandidates;
+	}
+
+	get iceState(): IceState {
+		return this.#data.iceState;
+	}
+
+	get iceSelectedTuple(): TransportTuple | undefined {
+		return this.#data.iceSelectedTuple;
+	}
+
+	get dtlsParameters(): DtlsParameters {
+		return this.#data.dtlsParameters;
+	}
+
+	get dtlsState(): DtlsState {
+		return this.#data.dtlsState;
+	}
+
+	get dtlsRemoteCert(): string | undefined {
+		return this.#data.dtlsRemoteCert;
+	}
+
+	/** Data channels are not available yet: no SCTP association. */
+	get sctpParameters(): undefined {
+		return undefined;
+	}
+
+	get sctpState(): SctpState | undefined {
+		return undefined;
+	}
+
+	close(): void {
+		if (this.closed) {
+			return;
+		}
+		this.#markClosed();
+		super.close();
+	}
+
+	/** @private */
+	routerClosed(): void {
+		if (this.closed) {
+			return;
+		}
+		this.#markClosed();
+		super.routerClosed();
+	}
+
+	#markClosed(): void {
+		this.#data.iceState = 'closed';
+		this.#data.iceSelectedTuple = undefined;
+		this.#data.dtlsState = 'closed';
+	}
+
+	async dump(): Promise<WebRtcTransportDump> {
+		return super.dump();
+	}
+
+	async getStats(): Promise<WebRtcTransportStat[]> {
+		return super.getStats();
+	}
+
+	async connect({ dtlsParameters }: { dtlsParameters: DtlsParameters }): Promise<void> {
+		logger.debug('connect()');
+		if (!dtlsParameters || typeof dtlsParameters !== 'object') {
+			throw new TypeError('missing dtlsParameters');
+		}
+		if (!Array.isArray(dtlsParameters.fingerprints) || dtlsParameters.fingerprints.length === 0) {
+			throw new TypeError('missing dtlsParameters.fingerprints');
+		}
+		for (const fp of dtlsParameters.fingerprints) {
+			if (!fp || typeof fp.algorithm !== 'string' || typeof fp.value !== 'string') {
+				throw new TypeError('wrong dtlsParameters.fingerprints entry');
+			}
+		}
+		await this.channel.request('transport.connect', this.internal.transportId, { dtlsParameters });
+	}
+
+	async restartIce(): Promise<IceParameters> {
+		logger.debug('restartIce()');
+		const { iceParameters } = await this.channel.request('transport.restartIce', this.internal.transportId);
+		this.#data.iceParameters = iceParameters;
+		return iceParameters;
+	}
+
+	#onNotification(event: string, data: any): void {
+		switch (event) {
+			case 'icestatechange':
+				this.#data.iceState = data.iceState;
+				this.safeEmit('icestatechange', data.iceState);
+				this.observer.safeEmit('icestatechange', data.iceState);
+				break;
+			case 'iceselectedtuplechange':
+				this.#data.iceSelectedTuple = data.iceSelectedTuple;
+				this.safeEmit('iceselectedtuplechange', data.iceSelectedTuple);
+				this.observer.safeEmit('iceselectedtuplechange', data.iceSelectedTuple);
+				break;
+			case 'dtlsstatechange':
+				this.#data.dtlsState = data.dtlsState;
+				if (data.dtlsState === 'connected') {
+					this.#data.dtlsRemoteCert = data.dtlsRemoteCert ?? undefined;
+				}
+				this.safeEmit('dtlsstatechange', data.dtlsState);
+				this.observer.safeEmit('dtlsstatechange', data.dtlsState);
+				break;
+			default:
+				logger.error(`ignoring unknown event "${event}"`);
+		}
+	}
+}

@@ -1,0 +1,20 @@
+/**
+ * mediasoup's `types` namespace: every public type, plus (as mediasoup 3.14 code expects) the
+ * classes and error classes at run time.
+ */
+export type AppData = { [key: string]: unknown };
+
+export type Either<T, U> = Only<T, U> | Only<U, T>;
+type Only<T, U> = { [P in keyof T]: T[P] } & { [P in keyof U]?: never };
+
+export * from './rtpParametersTypes';
+export type { ScalabilityMode } from './scalabilityModes';
+export * from './Worker';
+export * from './Router';
+export * from './Transport';
+export * from './WebRtcTransport';
+export * from './PlainTransport';
+export * from './Producer';
+export * from './Consumer';
+export * from './errors';
+export { EnhancedEventEmitter } from './enhancedEvents';
