@@ -20,6 +20,7 @@ export type NativeSettings = {
 	rtcMaxPort: number;
 	dtlsCertificateFile?: string;
 	dtlsPrivateKeyFile?: string;
+	allowCrashForTesting?: boolean;
 };
 
 type Sent = { method: string; resolve: (data: any) => void; reject: (error: Error) => void };

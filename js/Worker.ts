@@ -151,6 +151,7 @@ export class Worker<WorkerAppData extends AppData = AppData> extends EnhancedEve
 				rtcMaxPort: max,
 				dtlsCertificateFile: settings.dtlsCertificateFile,
 				dtlsPrivateKeyFile: settings.dtlsPrivateKeyFile,
+				allowCrashForTesting: process.env.PEERWAVE_SFU_ALLOW_CRASH === '1',
 			});
 		} catch (error) {
 			throw new TypeError(`wrong settings: ${(error as Error).message}`);

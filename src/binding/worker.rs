@@ -12,6 +12,9 @@ pub struct BindingWorkerSettings {
     pub rtc_max_port: u32,
     pub dtls_certificate_file: Option<String>,
     pub dtls_private_key_file: Option<String>,
+    /// Test-only: lets `worker.crashForTesting` panic the thread (the facade sets it only when
+    /// PEERWAVE_SFU_ALLOW_CRASH=1).
+    pub allow_crash_for_testing: Option<bool>,
 }
 
 /// One worker thread. Dropping the callback when the thread ends lets Node exit.
@@ -23,13 +26,16 @@ pub struct BindingWorker {
 #[napi]
 impl BindingWorker {
     #[napi(constructor)]
-    pub fn new(settings: BindingWorkerSettings, callback: Callback) -> Result<Self> {
+    pub fn new(
+        settings: BindingWorkerSettings,
+        #[napi(ts_arg_type = "(message: string) => void")] callback: Callback,
+    ) -> Result<Self> {
         let s = WorkerSettings {
             rtc_min_port: settings.rtc_min_port.min(65535) as u16,
             rtc_max_port: settings.rtc_max_port.min(65535) as u16,
             dtls_certificate_file: settings.dtls_certificate_file,
             dtls_private_key_file: settings.dtls_private_key_file,
-            allow_crash_for_testing: std::env::var("PEERWAVE_SFU_ALLOW_CRASH").is_ok_and(|v| v == "1"),
+            allow_crash_for_testing: settings.allow_crash_for_testing.unwrap_or(false),
         };
         let emit = Box::new(move |msg: String| {
             callback.call(msg, ThreadsafeFunctionCallMode::NonBlocking);

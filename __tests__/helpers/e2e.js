@@ -1,0 +1,143 @@
+'use strict';
+// Real-peer helpers: a page server for the mediasoup-client bundle, headless Debian Chromium
+// driven by playwright-core, and a minimal in-test signaling between pages and routers.
+//
+// Loopback ICE: Chromium leaves loopback addresses out of its host candidates (RFC 8445
+// §5.1.1.1). With an ICE-lite server that does not matter for the server's side, but the
+// browser needs a local candidate that can reach 127.0.0.1; the switch
+// --allow-loopback-in-peer-connection makes Chromium gather on the loopback interface, so
+// every test stays on 127.0.0.1.
+const http = require('node:http');
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+const ROOT = path.join(__dirname, '..', '..');
+const BUNDLE = path.join(ROOT, '__tests__', 'fixtures', 'bundle.js');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+function buildBundle() {
+	const src = path.join(ROOT, '__tests__', 'fixtures', 'client.js');
+	if (fs.existsSync(BUNDLE) && fs.statSync(BUNDLE).mtimeMs >= fs.statSync(src).mtimeMs) {
+		return;
+	}
+	execFileSync(path.join(ROOT, 'node_modules', '.bin', 'esbuild'), [src, '--bundle', '--format=iife', `--outfile=${BUNDLE}`], {
+		stdio: 'inherit',
+	});
+}
+
+async function startPageServer() {
+	buildBundle();
+	const html = '<!doctype html><html><head><meta charset="utf-8"></head><body><script src="/bundle.js"></script></body></html>';
+	const server = http.createServer((req, res) => {
+		if (req.url === '/bundle.js') {
+			res.writeHead(200, { 'content-type': 'text/javascript' });
+			res.end(fs.readFileSync(BUNDLE));
+		} else {
+			res.writeHead(200, { 'content-type': 'text/html' });
+			res.end(html);
+		}
+	});
+	await new Promise(r => server.listen(0, '127.0.0.1', r));
+	return { server, url: `http://localhost:${server.address().port}/` };
+}
+
+const CHROMIUM_ARGS = [
+	'--no-sandbox',
+	'--disable-gpu',
+	'--disable-quic',
+	'--no-first-run',
+	'--disable-background-networking',
+	'--disable-component-update',
+	'--disable-sync',
+	'--use-fake-ui-for-media-stream',
+	'--use-fake-device-for-media-stream',
+	'--allow-loopback-in-peer-connection',
+	'--autoplay-policy=no-user-gesture-required',
+];
+
+async function launchBrowser() {
+	const { chromium } = require('playwright-core');
+	if (!fs.existsSync(CHROMIUM)) {
+		throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+	}
+	return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+function transportParams(t) {
+	return { id: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters };
+}
+
+/**
+ * A browser peer with a send and a receive WebRtcTransport on `router`; its page's
+ * mediasoup-client talks to the router through exposed functions.
+ */
+async function openPeer(browser, url, router, listenInfos = [{ protocol: 'udp', ip: '127.0.0.1' }]) {
+	const context = await browser.newContext();
+	const page = await context.newPage();
+	const transports = new Map();
+	const producers = [];
+	const logs = [];
+	await page.exposeFunction('pwLog', msg => logs.push(msg));
+	await page.exposeFunction('pwSignal', async (type, data) => {
+		const transport = transports.get(data.transportId);
+		if (type === 'connect') {
+			await transport.connect({ dtlsParameters: data.dtlsParameters });
+			return null;
+		}
+		if (type === 'produce') {
+			const producer = await transport.produce({ kind: data.kind, rtpParameters: data.rtpParameters });
+			producers.push(producer);
+			return { id: producer.id };
+		}
+		throw new Error(`unknown signal ${type}`);
+	});
+	page.on('pageerror', e => logs.push(`pageerror: ${e.message}`));
+	await page.goto(url);
+	const rtpCapabilities = await page.evaluate(c => window.pw.load(c), router.rtpCapabilities);
+	const send = await router.createWebRtcTransport({ listenInfos });
+	const recv = await router.createWebRtcTransport({ listenInfos });
+	transports.set(send.id, send);
+	transports.set(recv.id, recv);
+	await page.evaluate(p => window.pw.createSendTransport(p), transportParams(send));
+	await page.evaluate(p => window.pw.createRecvTransport(p), transportParams(recv));
+	return {
+		page,
+		context,
+		send,
+		recv,
+		producers,
+		logs,
+		rtpCapabilities,
+		produce: opts => page.evaluate(o => window.pw.produce(o), opts ?? {}),
+		async consume(producer) {
+			const consumer = await recv.consume({ producerId: producer.id, rtpCapabilities, paused: true });
+			await page.evaluate(c => window.pw.consume(c), {
+				id: consumer.id,
+				producerId: producer.id,
+				kind: consumer.kind,
+				rtpParameters: consumer.rtpParameters,
+			});
+			await consumer.resume();
+			return consumer;
+		},
+		receiveStats: () => page.evaluate(() => window.pw.receiveStats()),
+		close: () => context.close(),
+	};
+}
+
+/** Polls `fn` until it returns a truthy value or `ms` pass; returns the last value. */
+async function waitFor(fn, ms, step = 250) {
+	const until = Date.now() + ms;
+	let v;
+	while (Date.now() < until) {
+		v = await fn();
+		if (v) {
+			return v;
+		}
+		await new Promise(r => setTimeout(r, step));
+	}
+	return v;
+}
+
+module.exports = { startPageServer, launchBrowser, openPeer, waitFor, CHROMIUM_ARGS };
