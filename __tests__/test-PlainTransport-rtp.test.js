@@ -1,0 +1,224 @@
+'use strict';
+// Real RTP from Node UDP sockets: sender → PlainTransport (comedia) → Producer → Consumer →
+// PlainTransport → receiver. Checks rewriting, NACK/RTX, PLI, producer-side NACKs and
+// pause/resume continuity on the wire.
+const dgram = require('node:dgram');
+const mediasoup = require('../');
+const { mediaCodecs, rtp, parseRtp, isRtcp, nack, pli, parseRtcp } = require('./helpers/media');
+
+const VP8_KEY = Buffer.from([0x10, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3, 4]);
+const VP8_DELTA = Buffer.from([0x10, 0x01, 5, 6, 7, 8]);
+
+function socket() {
+	return new Promise(resolve => {
+		const s = dgram.createSocket('udp4');
+		s.bind(0, '127.0.0.1', () => resolve(s));
+	});
+}
+
+/** Collects datagrams; `next(pred)` resolves with the first (past or future) match. */
+function collector(sock) {
+	const seen = [];
+	const waiters = [];
+	sock.on('message', msg => {
+		seen.push(msg);
+		for (let i = waiters.length - 1; i >= 0; i--) {
+			if (waiters[i].pred(msg)) {
+				waiters[i].resolve(msg);
+				waiters.splice(i, 1);
+			}
+		}
+	});
+	return {
+		seen,
+		next(pred, ms = 3000) {
+			const found = seen.find(pred);
+			if (found) {
+				return Promise.resolve(found);
+			}
+			return new Promise((resolve, reject) => {
+				const timer = setTimeout(() => reject(new Error('timeout waiting for packet')), ms);
+				waiters.push({
+					pred,
+					resolve: m => {
+						clearTimeout(timer);
+						resolve(m);
+					},
+				});
+			});
+		},
+		clear() {
+			seen.length = 0;
+		},
+	};
+}
+
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+let worker, router, sendSock, recvSock, tIn, tOut, producer, consumer, rx, tx;
+const SSRC = 1111;
+
+beforeAll(async () => {
+	worker = await mediasoup.createWorker();
+	router = await worker.createRouter({ mediaCodecs });
+	sendSock = await socket();
+	recvSock = await socket();
+	rx = collector(recvSock);
+	tx = collector(sendSock);
+	tIn = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, comedia: true });
+	tOut = await router.createPlainTransport({ listenIp: { ip: '127.0.0.1' }, rtcpMux: true });
+	await tOut.connect({ ip: '127.0.0.1', port: recvSock.address().port });
+	producer = await tIn.produce({
+		kind: 'video',
+		rtpParameters: {
+			codecs: [
+				{
+					mimeType: 'video/VP8',
+					payloadType: 96,
+					clockRate: 90000,
+					rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+				},
+			],
+			encodings: [{ ssrc: SSRC }],
+		},
+	});
+	consumer = await tOut.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+});
+
+afterAll(() => {
+	sendSock?.close();
+	recvSock?.close();
+	worker?.close();
+});
+
+let seq = 1000;
+let ts = 5000;
+function send(payload, opts = {}) {
+	const s = opts.seq ?? seq++;
+	sendSock.send(rtp({ pt: 96, seq: s, ts, ssrc: SSRC, marker: true, payload }), tIn.tuple.localPort, '127.0.0.1');
+	ts += 3000;
+	return s;
+}
+
+test('comedia learns the sender tuple and emits "tuple"', async () => {
+	const tuple = new Promise(resolve => tIn.once('tuple', resolve));
+	send(VP8_KEY);
+	const t = await tuple;
+	expect(t.remoteIp).toBe('127.0.0.1');
+	expect(t.remotePort).toBe(sendSock.address().port);
+	expect(t.protocol).toBe('udp');
+	expect(tIn.tuple.remotePort).toBe(sendSock.address().port);
+});
+
+test('the consumer rewrites SSRC, payload type and sequence numbers and keeps the payload', async () => {
+	const { ssrc } = consumer.rtpParameters.encodings[0];
+	const vp8 = consumer.rtpParameters.codecs.find(c => c.mimeType === 'video/VP8');
+	const first = parseRtp(await rx.next(m => !isRtcp(m)));
+	expect(first.ssrc).toBe(ssrc);
+	expect(first.pt).toBe(vp8.payloadType);
+	expect(first.payload.equals(VP8_KEY)).toBe(true);
+	// MID header extension with the consumer's mid.
+	const midExt = consumer.rtpParameters.headerExtensions.find(e => e.uri === 'urn:ietf:params:rtp-hdrext:sdes:mid');
+	expect(first.exts.get(midExt.id).toString()).toBe(consumer.rtpParameters.mid);
+	for (let i = 0; i < 5; i++) {
+		send(VP8_DELTA);
+	}
+	await rx.next(m => !isRtcp(m) && parseRtp(m).seq === ((first.seq + 5) & 0xffff));
+	const got = rx.seen.filter(m => !isRtcp(m)).map(parseRtp);
+	expect(got.map(p => p.seq)).toEqual([0, 1, 2, 3, 4, 5].map(i => (first.seq + i) & 0xffff));
+	expect(got.every(p => p.ssrc === ssrc)).toBe(true);
+});
+
+test('a NACK from the receiver is answered with RTX carrying the original sequence number', async () => {
+	const media = rx.seen.filter(m => !isRtcp(m)).map(parseRtp);
+	const target = media[2];
+	const { ssrc, rtx } = consumer.rtpParameters.encodings[0];
+	const rtxCodec = consumer.rtpParameters.codecs.find(c => /rtx$/i.test(c.mimeType));
+	recvSock.send(nack(12345, ssrc, [target.seq]), tOut.tuple.localPort, '127.0.0.1');
+	const r = parseRtp(await rx.next(m => !isRtcp(m) && parseRtp(m).ssrc === rtx.ssrc));
+	expect(r.pt).toBe(rtxCodec.payloadType);
+	expect(r.payload.readUInt16BE(0)).toBe(target.seq);
+	expect(r.payload.subarray(2).equals(target.payload)).toBe(true);
+	const [stats] = await consumer.getStats();
+	expect(stats.nackCount).toBeGreaterThanOrEqual(1);
+	expect(stats.packetsRetransmitted).toBeGreaterThanOrEqual(1);
+});
+
+test('a PLI from the receiver reaches the sender as a PLI for the producer SSRC', async () => {
+	const { ssrc } = consumer.rtpParameters.encodings[0];
+	recvSock.send(pli(12345, ssrc), tOut.tuple.localPort, '127.0.0.1');
+	const msg = await tx.next(m => isRtcp(m) && parseRtcp(m).some(p => p.pt === 206 && p.count === 1));
+	const p = parseRtcp(msg).find(x => x.pt === 206);
+	expect(p.body.readUInt32BE(4)).toBe(SSRC);
+	const [s] = await consumer.getStats();
+	expect(s.pliCount).toBeGreaterThanOrEqual(1);
+});
+
+test('a gap in the producer stream is NACKed to the sender', async () => {
+	const skipped = seq++;
+	send(VP8_DELTA);
+	const msg = await tx.next(m => isRtcp(m) && parseRtcp(m).some(p => p.pt === 205 && p.count === 1));
+	const fb = parseRtcp(msg).find(p => p.pt === 205);
+	expect(fb.body.readUInt32BE(4)).toBe(SSRC);
+	expect(fb.body.readUInt16BE(8)).toBe(skipped);
+	// The retransmission repairs it; stats count it.
+	send(VP8_DELTA, { seq: skipped });
+	await sleep(100);
+	const [s] = await producer.getStats();
+	expect(s.type).toBe('inbound-rtp');
+	expect(s.ssrc).toBe(SSRC);
+	expect(s.nackCount).toBeGreaterThanOrEqual(1);
+	expect(s.packetsRepaired).toBeGreaterThanOrEqual(1);
+});
+
+test('producer pause/resume: events, nothing forwarded while paused, continuity after a keyframe', async () => {
+	const { ssrc } = consumer.rtpParameters.encodings[0];
+	// The highest output sequence number so far (a repaired packet may have arrived last).
+	const lastOut = Math.max(...rx.seen.filter(m => !isRtcp(m) && parseRtp(m).ssrc === ssrc).map(m => parseRtp(m).seq));
+	const paused = new Promise(r => consumer.once('producerpause', r));
+	await producer.pause();
+	await paused;
+	expect(consumer.producerPaused).toBe(true);
+	await sleep(50);
+	rx.clear();
+	send(VP8_DELTA);
+	send(VP8_DELTA);
+	await sleep(150);
+	expect(rx.seen.filter(m => !isRtcp(m) && parseRtp(m).ssrc === consumer.rtpParameters.encodings[0].ssrc)).toHaveLength(0);
+	const before = (await consumer.getStats())[0].packetCount;
+	const resumed = new Promise(r => consumer.once('producerresume', r));
+	await producer.resume();
+	await resumed;
+	expect(consumer.producerPaused).toBe(false);
+	// On resume the SFU asks the sender for a keyframe, and drops deltas until one comes.
+	await tx.next(m => isRtcp(m) && parseRtcp(m).some(p => p.pt === 206));
+	send(VP8_DELTA);
+	await sleep(50);
+	expect((await consumer.getStats())[0].packetCount).toBe(before);
+	rx.clear();
+	send(VP8_KEY);
+	const k = parseRtp(await rx.next(m => !isRtcp(m)));
+	expect(k.payload.equals(VP8_KEY)).toBe(true);
+	// Output numbering continues where it stopped, despite the input jump.
+	expect(k.seq).toBe((lastOut + 1) & 0xffff);
+	const media = (await consumer.dump()).rtpParameters;
+	expect(media.encodings[0].ssrc).toBe(k.ssrc);
+});
+
+test('the consumer sends sender reports with its SSRC and CNAME', async () => {
+	const { ssrc } = consumer.rtpParameters.encodings[0];
+	const sr = await rx.next(m => isRtcp(m) && parseRtcp(m).some(p => p.pt === 200 && p.body.readUInt32BE(0) === ssrc), 3000);
+	const sdes = parseRtcp(sr).find(p => p.pt === 202);
+	expect(sdes.body.subarray(6, 6 + sdes.body[5]).toString()).toBe(consumer.rtpParameters.rtcp.cname);
+});
+
+test('malformed datagrams are dropped without harm', async () => {
+	for (const junk of [Buffer.from([0x80]), Buffer.from([0x80, 96, 0]), Buffer.alloc(40, 0xff), Buffer.from([0x81, 200, 0xff, 0xff])]) {
+		sendSock.send(junk, tIn.tuple.localPort, '127.0.0.1');
+	}
+	await sleep(50);
+	rx.clear();
+	send(VP8_KEY);
+	const p = parseRtp(await rx.next(m => !isRtcp(m)));
+	expect(p.payload.equals(VP8_KEY)).toBe(true);
+});
