@@ -301,7 +301,11 @@ impl Loop {
             "router.createWebRtcTransport" | "router.createPlainTransport" => {
                 match self.bind_for(&r.data, r.method == "router.createPlainTransport") {
                     Ok(list) => r.data["_sockets"] = Value::Array(list),
-                    Err(reason) => return emit(res_err(r.id, "Error", &reason)),
+                    Err(reason) => {
+                        // Bad listen info is the caller's mistake; a busy port range is not.
+                        let kind = if reason.starts_with("wrong") || reason.starts_with("missing") { "TypeError" } else { "Error" };
+                        return emit(res_err(r.id, kind, &reason));
+                    }
                 }
             }
             _ => {}
