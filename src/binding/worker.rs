@@ -40,20 +40,35 @@ impl BindingWorker {
         let emit = Box::new(move |msg: String| {
             callback.call(msg, ThreadsafeFunctionCallMode::NonBlocking);
         });
-        let handle = worker_thread::spawn(s, emit).map_err(|e| Error::new(Status::GenericFailure, e))?;
-        Ok(Self { handle: Some(handle) })
+        let handle =
+            worker_thread::spawn(s, emit).map_err(|e| Error::new(Status::GenericFailure, e))?;
+        Ok(Self {
+            handle: Some(handle),
+        })
     }
 
     /// Queues a request; the answer comes through the callback with the same id.
     #[napi]
-    pub fn request(&self, id: u32, method: String, handler_id: String, data: String) -> Result<bool> {
+    pub fn request(
+        &self,
+        id: u32,
+        method: String,
+        handler_id: String,
+        data: String,
+    ) -> Result<bool> {
         let data = if data.is_empty() {
             serde_json::Value::Null
         } else {
-            serde_json::from_str(&data).map_err(|e| Error::new(Status::InvalidArg, format!("invalid request body: {e}")))?
+            serde_json::from_str(&data)
+                .map_err(|e| Error::new(Status::InvalidArg, format!("invalid request body: {e}")))?
         };
         Ok(match &self.handle {
-            Some(h) => h.send(Command::Request(Request { id, method, handler_id, data })),
+            Some(h) => h.send(Command::Request(Request {
+                id,
+                method,
+                handler_id,
+                data,
+            })),
             None => false,
         })
     }

@@ -40,21 +40,41 @@ pub struct CoreError {
 
 impl CoreError {
     pub fn error(reason: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Error, reason: reason.into() }
+        Self {
+            kind: ErrorKind::Error,
+            reason: reason.into(),
+        }
     }
     pub fn type_error(reason: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::TypeError, reason: reason.into() }
+        Self {
+            kind: ErrorKind::TypeError,
+            reason: reason.into(),
+        }
     }
     pub fn not_found(reason: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::NotFound, reason: reason.into() }
+        Self {
+            kind: ErrorKind::NotFound,
+            reason: reason.into(),
+        }
     }
 }
 
 /// What the core asks the driver to do.
 #[derive(Debug)]
 pub enum Output {
-    Transmit { socket: u32, to: SocketAddr, data: Vec<u8> },
-    Response { id: u32, result: Result<Value, CoreError> },
-    Notification { target: String, event: &'static str, data: Value },
+    Transmit {
+        socket: u32,
+        to: SocketAddr,
+        data: Vec<u8>,
+    },
+    Response {
+        id: u32,
+        result: Result<Value, CoreError>,
+    },
+    Notification {
+        target: String,
+        event: &'static str,
+        data: Value,
+    },
     CloseSocket(u32),
 }

@@ -117,7 +117,18 @@ impl RecvStream {
     }
 
     /// Records a media packet; returns false for a duplicate or a packet too old to matter.
-    fn receive(&mut self, now: Instant, anchor: Instant, seq: u16, ts: u32, clock_rate: u32, len: usize, is_rtx: bool, nack_enabled: bool) -> bool {
+    #[allow(clippy::too_many_arguments)]
+    fn receive(
+        &mut self,
+        now: Instant,
+        anchor: Instant,
+        seq: u16,
+        ts: u32,
+        clock_rate: u32,
+        len: usize,
+        is_rtx: bool,
+        nack_enabled: bool,
+    ) -> bool {
         let first = !self.seq.started();
         let prev_high = self.seq.highest();
         let ext = self.seq.extend(seq);
@@ -134,7 +145,13 @@ impl RecvStream {
             }
         } else if nack_enabled && ext > prev_high + 1 {
             for missing in prev_high + 1..ext {
-                self.nacks.insert(missing, NackItem { sent_at: None, retries: 0 });
+                self.nacks.insert(
+                    missing,
+                    NackItem {
+                        sent_at: None,
+                        retries: 0,
+                    },
+                );
             }
             while self.nacks.len() > MAX_NACK_ITEMS {
                 self.nacks.pop_first();
@@ -187,7 +204,11 @@ impl RecvStream {
         self.expected_prior = expected;
         self.received_prior = self.received;
         let lost_int = exp_int as i64 - rec_int as i64;
-        self.fraction_lost = if exp_int == 0 || lost_int <= 0 { 0 } else { ((lost_int << 8) / exp_int as i64) as u8 };
+        self.fraction_lost = if exp_int == 0 || lost_int <= 0 {
+            0
+        } else {
+            ((lost_int << 8) / exp_int as i64) as u8
+        };
         if exp_int > 0 {
             let ratio = (lost_int.max(0) as f64) / exp_int as f64;
             let s = (10.0 * (1.0 - ratio).powi(4)).round() as u8;
@@ -195,7 +216,10 @@ impl RecvStream {
             self.score = ((self.score as u16 * 3 + s as u16 * 5).div_ceil(8)) as u8;
         }
         let (lsr, dlsr) = match self.last_sr {
-            Some((mid_ntp, at)) => (mid_ntp, (now.duration_since(at).as_secs_f64() * 65536.0) as u32),
+            Some((mid_ntp, at)) => (
+                mid_ntp,
+                (now.duration_since(at).as_secs_f64() * 65536.0) as u32,
+            ),
             None => (0, 0),
         };
         ReportBlock {
@@ -267,7 +291,13 @@ impl Producer {
 
     /// Finds (or creates, on first sight) the stream an RTP packet belongs to.
     /// Returns the encoding index and whether the packet is RTX.
-    pub fn match_stream(&mut self, ssrc: u32, pt: u8, rid: Option<&[u8]>, rrid: Option<&[u8]>) -> Option<(usize, bool)> {
+    pub fn match_stream(
+        &mut self,
+        ssrc: u32,
+        pt: u8,
+        rid: Option<&[u8]>,
+        rrid: Option<&[u8]>,
+    ) -> Option<(usize, bool)> {
         for (i, s) in self.streams.iter().enumerate() {
             if let Some(s) = s {
                 if s.ssrc == ssrc {
@@ -287,9 +317,16 @@ impl Producer {
             .position(|e| e.ssrc == Some(ssrc) || e.rtx_ssrc == Some(ssrc))
             .or_else(|| {
                 let r = if is_rtx { rrid } else { rid }?;
-                self.encodings.iter().position(|e| e.rid.as_deref().map(str::as_bytes) == Some(r))
+                self.encodings
+                    .iter()
+                    .position(|e| e.rid.as_deref().map(str::as_bytes) == Some(r))
             })
-            .or_else(|| (self.encodings.len() == 1 && self.encodings[0].ssrc.is_none() && self.encodings[0].rid.is_none()).then_some(0))?;
+            .or_else(|| {
+                (self.encodings.len() == 1
+                    && self.encodings[0].ssrc.is_none()
+                    && self.encodings[0].rid.is_none())
+                .then_some(0)
+            })?;
         let e = self.encodings[enc].clone();
         let is_rtx = is_rtx || e.rtx_ssrc == Some(ssrc);
         match &mut self.streams[enc] {
@@ -308,7 +345,19 @@ impl Producer {
 
     /// Accounts an RTP packet of a matched stream. `payload` is the RTP payload.
     #[allow(clippy::too_many_arguments)]
-    pub fn receive(&mut self, now: Instant, anchor: Instant, enc: usize, is_rtx: bool, pt: u8, seq: u16, ts: u32, payload_off: usize, payload: &[u8], len: usize) -> Option<Accepted> {
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        anchor: Instant,
+        enc: usize,
+        is_rtx: bool,
+        pt: u8,
+        seq: u16,
+        ts: u32,
+        payload_off: usize,
+        payload: &[u8],
+        len: usize,
+    ) -> Option<Accepted> {
         let ci = self.codec_for_pt(pt)?;
         let codec = &self.codecs[ci];
         let (media_ci, seq, payload_off) = if is_rtx || codec.apt.is_some() {
@@ -316,7 +365,11 @@ impl Producer {
             if payload.len() < 2 {
                 return None; // RTX padding-only probe
             }
-            (self.codec_for_pt(apt)?, u16::from_be_bytes([payload[0], payload[1]]), payload_off + 2)
+            (
+                self.codec_for_pt(apt)?,
+                u16::from_be_bytes([payload[0], payload[1]]),
+                payload_off + 2,
+            )
         } else {
             (ci, seq, payload_off)
         };
@@ -328,7 +381,14 @@ impl Producer {
             return None;
         }
         let body = if is_rtx { &payload[2..] } else { payload };
-        Some(Accepted { encoding: enc, mapped_pt, seq, keyframe: kind.is_keyframe(body), payload_off, codec_kind: kind })
+        Some(Accepted {
+            encoding: enc,
+            mapped_pt,
+            seq,
+            keyframe: kind.is_keyframe(body),
+            payload_off,
+            codec_kind: kind,
+        })
     }
 
     /// A sender report from the producer's sender (for LSR/DLSR in our receiver reports).
@@ -362,7 +422,12 @@ impl Producer {
 
     /// Writes a PLI (or FIR) asking the sender of `encoding` for a keyframe, throttled so a
     /// storm of consumer requests becomes one request per `key_frame_request_delay` (min 100 ms).
-    pub fn request_keyframe(&mut self, now: Instant, encoding: Option<usize>, out: &mut Vec<u8>) -> bool {
+    pub fn request_keyframe(
+        &mut self,
+        now: Instant,
+        encoding: Option<usize>,
+        out: &mut Vec<u8>,
+    ) -> bool {
         if self.kind != "video" || self.paused {
             return false;
         }
@@ -373,7 +438,9 @@ impl Producer {
             if encoding.is_some_and(|e| e != i) {
                 continue;
             }
-            if s.last_keyframe_request.is_some_and(|t| now.duration_since(t) < throttle) {
+            if s.last_keyframe_request
+                .is_some_and(|t| now.duration_since(t) < throttle)
+            {
                 continue;
             }
             let c = &self.codecs[s.codec_idx];
@@ -400,7 +467,9 @@ impl Producer {
                 .enumerate()
                 .filter_map(|(i, s)| {
                     let s = s.as_ref()?;
-                    Some(json!({ "encodingIdx": i, "ssrc": s.ssrc, "rid": s.rid, "score": s.score }))
+                    Some(
+                        json!({ "encodingIdx": i, "ssrc": s.ssrc, "rid": s.rid, "score": s.score }),
+                    )
                 })
                 .collect(),
         )
@@ -458,10 +527,35 @@ mod tests {
             ptype: ProducerType::Simple,
             paused: false,
             codecs: vec![
-                ProducerCodec { pt: 96, mapped_pt: 101, mime: "video/VP8".into(), kind: CodecKind::Vp8, clock_rate: 90000, apt: None, nack: true, pli: true, fir: true },
-                ProducerCodec { pt: 97, mapped_pt: 102, mime: "video/rtx".into(), kind: CodecKind::Other, clock_rate: 90000, apt: Some(96), nack: false, pli: false, fir: false },
+                ProducerCodec {
+                    pt: 96,
+                    mapped_pt: 101,
+                    mime: "video/VP8".into(),
+                    kind: CodecKind::Vp8,
+                    clock_rate: 90000,
+                    apt: None,
+                    nack: true,
+                    pli: true,
+                    fir: true,
+                },
+                ProducerCodec {
+                    pt: 97,
+                    mapped_pt: 102,
+                    mime: "video/rtx".into(),
+                    kind: CodecKind::Other,
+                    clock_rate: 90000,
+                    apt: Some(96),
+                    nack: false,
+                    pli: false,
+                    fir: false,
+                },
             ],
-            encodings: vec![ProducerEncoding { ssrc: Some(1111), rid: None, rtx_ssrc: Some(2222), mapped_ssrc: 5555 }],
+            encodings: vec![ProducerEncoding {
+                ssrc: Some(1111),
+                rid: None,
+                rtx_ssrc: Some(2222),
+                mapped_ssrc: 5555,
+            }],
             streams: vec![None],
             ext_ids: [0; crate::core::rtp::EXT_COUNT],
             consumers: vec![],
@@ -482,7 +576,8 @@ mod tests {
         for seq in [10u16, 11, 14] {
             let (e, rtx) = p.match_stream(1111, 96, None, None).unwrap();
             assert!(!rtx);
-            p.receive(t0, t0, e, false, 96, seq, 0, 12, &[0x90, 0, 0, 0, 0], 100).unwrap();
+            p.receive(t0, t0, e, false, 96, seq, 0, 12, &[0x90, 0, 0, 0, 0], 100)
+                .unwrap();
         }
         let mut out = Vec::new();
         let mut scratch = Vec::new();
@@ -495,7 +590,20 @@ mod tests {
         // RTX with OSN 12 repairs one; the retry only asks for 13.
         let (e, rtx) = p.match_stream(2222, 97, None, None).unwrap();
         assert!(rtx);
-        let a = p.receive(t0, t0, e, true, 97, 1, 0, 12, &[0, 12, 0x90, 0, 0, 0, 0], 100).unwrap();
+        let a = p
+            .receive(
+                t0,
+                t0,
+                e,
+                true,
+                97,
+                1,
+                0,
+                12,
+                &[0, 12, 0x90, 0, 0, 0, 0],
+                100,
+            )
+            .unwrap();
         assert_eq!((a.seq, a.mapped_pt, a.payload_off), (12, 101, 14));
         let mut out2 = Vec::new();
         p.write_nacks(t0 + Duration::from_millis(50), &mut out2, &mut scratch);
@@ -508,7 +616,9 @@ mod tests {
         assert_eq!(s.packets_repaired, 1);
         // A duplicate is discarded.
         let (e, _) = p.match_stream(1111, 96, None, None).unwrap();
-        assert!(p.receive(t0, t0, e, false, 96, 11, 0, 12, &[0x90, 0, 0, 0, 0], 100).is_none());
+        assert!(p
+            .receive(t0, t0, e, false, 96, 11, 0, 12, &[0x90, 0, 0, 0, 0], 100)
+            .is_none());
     }
 
     #[test]

@@ -63,17 +63,29 @@ pub struct Engine {
 }
 
 fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value, CoreError> {
-    v.get(name).filter(|x| !x.is_null()).ok_or_else(|| CoreError::type_error(format!("missing {name}")))
+    v.get(name)
+        .filter(|x| !x.is_null())
+        .ok_or_else(|| CoreError::type_error(format!("missing {name}")))
 }
 
 fn str_field<'a>(v: &'a Value, name: &str) -> Result<&'a str, CoreError> {
-    field(v, name)?.as_str().ok_or_else(|| CoreError::type_error(format!("wrong {name} (not a string)")))
+    field(v, name)?
+        .as_str()
+        .ok_or_else(|| CoreError::type_error(format!("wrong {name} (not a string)")))
 }
 
 fn ext_ids_of(params: &Value) -> ExtIds {
     let mut ids = [0u8; EXT_COUNT];
-    for e in params.get("headerExtensions").and_then(Value::as_array).into_iter().flatten() {
-        if let (Some(uri), Some(id)) = (e.get("uri").and_then(Value::as_str), e.get("id").and_then(Value::as_u64)) {
+    for e in params
+        .get("headerExtensions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(uri), Some(id)) = (
+            e.get("uri").and_then(Value::as_str),
+            e.get("id").and_then(Value::as_u64),
+        ) {
             if let Some(u) = ExtUri::from_uri(uri) {
                 ids[u as usize] = id as u8;
             }
@@ -83,18 +95,36 @@ fn ext_ids_of(params: &Value) -> ExtIds {
 }
 
 fn has_fb(codec: &Value, ty: &str, param: &str) -> bool {
-    codec.get("rtcpFeedback").and_then(Value::as_array).into_iter().flatten().any(|f| {
-        f.get("type").and_then(Value::as_str) == Some(ty)
-            && f.get("parameter").and_then(Value::as_str).unwrap_or("") == param
-    })
+    codec
+        .get("rtcpFeedback")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|f| {
+            f.get("type").and_then(Value::as_str) == Some(ty)
+                && f.get("parameter").and_then(Value::as_str).unwrap_or("") == param
+        })
 }
 
 /// Sends an RTP or RTCP packet on a transport (protecting it when SRTP is on).
-fn transmit(t: &mut Transport, outputs: &mut VecDeque<Output>, now: Instant, mut pkt: Vec<u8>, rtcp: bool, rtx: bool) -> bool {
+fn transmit(
+    t: &mut Transport,
+    outputs: &mut VecDeque<Output>,
+    now: Instant,
+    mut pkt: Vec<u8>,
+    rtcp: bool,
+    rtx: bool,
+) -> bool {
     let len = pkt.len();
-    let Some((socket, to, ctx)) = t.destination(rtcp) else { return false };
+    let Some((socket, to, ctx)) = t.destination(rtcp) else {
+        return false;
+    };
     if let Some(ctx) = ctx {
-        let r = if rtcp { ctx.protect_rtcp(&mut pkt) } else { ctx.protect_rtp(&mut pkt) };
+        let r = if rtcp {
+            ctx.protect_rtcp(&mut pkt)
+        } else {
+            ctx.protect_rtp(&mut pkt)
+        };
         if r.is_err() {
             return false;
         }
@@ -107,7 +137,11 @@ fn transmit(t: &mut Transport, outputs: &mut VecDeque<Output>, now: Instant, mut
             t.rtp_send.add(now, len);
         }
     }
-    outputs.push_back(Output::Transmit { socket, to, data: pkt });
+    outputs.push_back(Output::Transmit {
+        socket,
+        to,
+        data: pkt,
+    });
     true
 }
 
@@ -184,12 +218,20 @@ impl Engine {
     }
 
     fn notify(&mut self, target: &str, event: &'static str, data: Value) {
-        self.outputs.push_back(Output::Notification { target: target.to_string(), event, data });
+        self.outputs.push_back(Output::Notification {
+            target: target.to_string(),
+            event,
+            data,
+        });
     }
 
     pub fn dtls_fingerprints(&self) -> Value {
         Value::Array(
-            self.cert.fingerprints.iter().map(|(a, v)| json!({ "algorithm": a, "value": v })).collect(),
+            self.cert
+                .fingerprints
+                .iter()
+                .map(|(a, v)| json!({ "algorithm": a, "value": v }))
+                .collect(),
         )
     }
 
@@ -198,7 +240,8 @@ impl Engine {
     pub fn handle_request(&mut self, now: Instant, req: Request) {
         self.now = now;
         let result = self.dispatch(&req);
-        self.outputs.push_back(Output::Response { id: req.id, result });
+        self.outputs
+            .push_back(Output::Response { id: req.id, result });
     }
 
     fn dispatch(&mut self, req: &Request) -> Res {
@@ -222,9 +265,17 @@ impl Engine {
             "worker.createRouter" => {
                 let id = str_field(d, "routerId")?;
                 if self.routers.contains_key(id) {
-                    return Err(CoreError::error(format!("a Router with same routerId already exists [routerId:{id}]")));
+                    return Err(CoreError::error(format!(
+                        "a Router with same routerId already exists [routerId:{id}]"
+                    )));
                 }
-                self.routers.insert(id.to_string(), Router { transports: Vec::new(), producers: Vec::new() });
+                self.routers.insert(
+                    id.to_string(),
+                    Router {
+                        transports: Vec::new(),
+                        producers: Vec::new(),
+                    },
+                );
                 Ok(Value::Null)
             }
             "worker.closeRouter" => {
@@ -232,13 +283,29 @@ impl Engine {
                 self.close_router(id)
             }
             "router.dump" => {
-                let r = self.routers.get(h).ok_or_else(|| CoreError::not_found(format!("Router not found [routerId:{h}]")))?;
-                let transport_ids: Vec<_> = r.transports.iter().filter_map(|k| self.transports.get(k)).map(|t| t.id.clone()).collect();
+                let r = self.routers.get(h).ok_or_else(|| {
+                    CoreError::not_found(format!("Router not found [routerId:{h}]"))
+                })?;
+                let transport_ids: Vec<_> = r
+                    .transports
+                    .iter()
+                    .filter_map(|k| self.transports.get(k))
+                    .map(|t| t.id.clone())
+                    .collect();
                 let mut map_producer_consumers = Vec::new();
                 let mut map_consumer_producer = Vec::new();
                 for pid in &r.producers {
-                    if let Some(p) = self.producer_ids.get(pid).and_then(|k| self.producers.get(&k)) {
-                        let cids: Vec<_> = p.consumers.iter().filter_map(|c| self.consumers.get(c)).map(|c| c.id.clone()).collect();
+                    if let Some(p) = self
+                        .producer_ids
+                        .get(pid)
+                        .and_then(|k| self.producers.get(&k))
+                    {
+                        let cids: Vec<_> = p
+                            .consumers
+                            .iter()
+                            .filter_map(|c| self.consumers.get(c))
+                            .map(|c| c.id.clone())
+                            .collect();
                         for c in &cids {
                             map_consumer_producer.push(json!({ "key": c, "value": pid }));
                         }
@@ -260,20 +327,28 @@ impl Engine {
             "router.createPlainTransport" => self.create_plain_transport(h, d),
             "router.closeTransport" => {
                 let id = str_field(d, "transportId")?;
-                let k = self.transport_ids.get(id).ok_or_else(|| CoreError::not_found(format!("Transport not found [transportId:{id}]")))?;
+                let k = self.transport_ids.get(id).ok_or_else(|| {
+                    CoreError::not_found(format!("Transport not found [transportId:{id}]"))
+                })?;
                 self.close_transport(k);
                 Ok(Value::Null)
             }
             m if m.starts_with("transport.") => {
-                let k = self.transport_ids.get(h).ok_or_else(|| CoreError::not_found(format!("Transport not found [transportId:{h}]")))?;
+                let k = self.transport_ids.get(h).ok_or_else(|| {
+                    CoreError::not_found(format!("Transport not found [transportId:{h}]"))
+                })?;
                 self.transport_request(k, m, d)
             }
             m if m.starts_with("producer.") => {
-                let k = self.producer_ids.get(h).ok_or_else(|| CoreError::not_found(format!("Producer not found [producerId:{h}]")))?;
+                let k = self.producer_ids.get(h).ok_or_else(|| {
+                    CoreError::not_found(format!("Producer not found [producerId:{h}]"))
+                })?;
                 self.producer_request(k, m, d)
             }
             m if m.starts_with("consumer.") => {
-                let k = self.consumer_ids.get(h).ok_or_else(|| CoreError::not_found(format!("Consumer not found [consumerId:{h}]")))?;
+                let k = self.consumer_ids.get(h).ok_or_else(|| {
+                    CoreError::not_found(format!("Consumer not found [consumerId:{h}]"))
+                })?;
                 self.consumer_request(k, m, d)
             }
             m => Err(CoreError::error(format!("unknown method '{m}'"))),
@@ -281,36 +356,60 @@ impl Engine {
     }
 
     fn close_router(&mut self, id: &str) -> Res {
-        let r = self.routers.remove(id).ok_or_else(|| CoreError::not_found(format!("Router not found [routerId:{id}]")))?;
+        let r = self
+            .routers
+            .remove(id)
+            .ok_or_else(|| CoreError::not_found(format!("Router not found [routerId:{id}]")))?;
         for t in r.transports {
             self.close_transport(t);
         }
         Ok(Value::Null)
     }
 
-    fn register_transport(&mut self, router: &str, id: &str, t: Transport) -> Result<u32, CoreError> {
+    fn register_transport(
+        &mut self,
+        router: &str,
+        id: &str,
+        t: Transport,
+    ) -> Result<u32, CoreError> {
         if self.transport_ids.contains(id) {
-            return Err(CoreError::error(format!("a Transport with same transportId already exists [transportId:{id}]")));
+            return Err(CoreError::error(format!(
+                "a Transport with same transportId already exists [transportId:{id}]"
+            )));
         }
         let k = self.transport_ids.insert(id);
         for s in t.sockets() {
             self.socket_owner.insert(s, k);
         }
-        self.routers.get_mut(router).expect("router checked").transports.push(k);
+        self.routers
+            .get_mut(router)
+            .expect("router checked")
+            .transports
+            .push(k);
         self.transports.insert(k, t);
         Ok(k)
     }
 
     fn create_webrtc_transport(&mut self, router: &str, d: &Value) -> Res {
         if !self.routers.contains_key(router) {
-            return Err(CoreError::not_found(format!("Router not found [routerId:{router}]")));
+            return Err(CoreError::not_found(format!(
+                "Router not found [routerId:{router}]"
+            )));
         }
         let id = str_field(d, "transportId")?.to_string();
-        let sockets: Vec<LocalSocket> = field(d, "_sockets")?.as_array().into_iter().flatten().filter_map(LocalSocket::from_json).collect();
+        let sockets: Vec<LocalSocket> = field(d, "_sockets")?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(LocalSocket::from_json)
+            .collect();
         if sockets.is_empty() {
             return Err(CoreError::type_error("no listen sockets"));
         }
-        let consent = d.get("iceConsentTimeout").and_then(Value::as_u64).unwrap_or(30);
+        let consent = d
+            .get("iceConsentTimeout")
+            .and_then(Value::as_u64)
+            .unwrap_or(30);
         let ufrag = random_token(16);
         let pwd = random_token(32);
         // Candidates in listenInfos order; priorities favour the preferred protocol and the
@@ -357,8 +456,16 @@ impl Engine {
             ice_consent_timeout: consent,
         };
         let rtcp_ssrc = self.random_u32();
-        let mut t = Transport::new(id.clone(), router.to_string(), Flavor::WebRtc(Box::new(w)), rtcp_ssrc);
-        if let Some(b) = d.get("initialAvailableOutgoingBitrate").and_then(Value::as_u64) {
+        let mut t = Transport::new(
+            id.clone(),
+            router.to_string(),
+            Flavor::WebRtc(Box::new(w)),
+            rtcp_ssrc,
+        );
+        if let Some(b) = d
+            .get("initialAvailableOutgoingBitrate")
+            .and_then(Value::as_u64)
+        {
             t.initial_available_outgoing_bitrate = b;
         }
         let k = self.register_transport(router, &id, t)?;
@@ -367,12 +474,21 @@ impl Engine {
 
     fn create_plain_transport(&mut self, router: &str, d: &Value) -> Res {
         if !self.routers.contains_key(router) {
-            return Err(CoreError::not_found(format!("Router not found [routerId:{router}]")));
+            return Err(CoreError::not_found(format!(
+                "Router not found [routerId:{router}]"
+            )));
         }
         let id = str_field(d, "transportId")?.to_string();
-        let socks: Vec<LocalSocket> = field(d, "_sockets")?.as_array().into_iter().flatten().filter_map(LocalSocket::from_json).collect();
+        let socks: Vec<LocalSocket> = field(d, "_sockets")?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(LocalSocket::from_json)
+            .collect();
         let mut it = socks.into_iter();
-        let socket = it.next().ok_or_else(|| CoreError::type_error("no listen socket"))?;
+        let socket = it
+            .next()
+            .ok_or_else(|| CoreError::type_error("no listen socket"))?;
         let rtcp_mux = d.get("rtcpMux").and_then(Value::as_bool).unwrap_or(true);
         let rtcp_socket = if rtcp_mux { None } else { it.next() };
         let comedia = d.get("comedia").and_then(Value::as_bool).unwrap_or(false);
@@ -387,22 +503,40 @@ impl Engine {
             srtp_out: None,
             srtp_params: None,
         };
-        if d.get("enableSrtp").and_then(Value::as_bool).unwrap_or(false) {
-            let suite = d.get("srtpCryptoSuite").and_then(Value::as_str).unwrap_or("AES_CM_128_HMAC_SHA1_80");
-            let profile = SrtpProfile::from_name(suite).ok_or_else(|| CoreError::type_error(format!("invalid srtpCryptoSuite '{suite}'")))?;
+        if d.get("enableSrtp")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            let suite = d
+                .get("srtpCryptoSuite")
+                .and_then(Value::as_str)
+                .unwrap_or("AES_CM_128_HMAC_SHA1_80");
+            let profile = SrtpProfile::from_name(suite).ok_or_else(|| {
+                CoreError::type_error(format!("invalid srtpCryptoSuite '{suite}'"))
+            })?;
             let mut key = vec![0u8; profile.key_len() + profile.salt_len()];
             openssl::rand::rand_bytes(&mut key).map_err(|e| CoreError::error(e.to_string()))?;
-            p.srtp_out = Some(SrtpContext::new(profile, &key, true).map_err(|_| CoreError::error("SRTP init failed"))?);
+            p.srtp_out = Some(
+                SrtpContext::new(profile, &key, true)
+                    .map_err(|_| CoreError::error("SRTP init failed"))?,
+            );
             p.srtp_params = Some(json!({ "cryptoSuite": suite, "keyBase64": base64_encode(&key) }));
         }
         let rtcp_ssrc = self.random_u32();
-        let t = Transport::new(id.clone(), router.to_string(), Flavor::Plain(Box::new(p)), rtcp_ssrc);
+        let t = Transport::new(
+            id.clone(),
+            router.to_string(),
+            Flavor::Plain(Box::new(p)),
+            rtcp_ssrc,
+        );
         let k = self.register_transport(router, &id, t)?;
         Ok(self.transport_dump(k))
     }
 
     fn close_transport(&mut self, k: u32) {
-        let Some(t) = self.transports.remove(&k) else { return };
+        let Some(t) = self.transports.remove(&k) else {
+            return;
+        };
         self.transport_ids.remove(&t.id);
         if let Some(r) = self.routers.get_mut(&t.router) {
             r.transports.retain(|x| *x != k);
@@ -422,7 +556,11 @@ impl Engine {
                 dtls.close();
                 if let Some(sel) = w.ice.selected {
                     while let Some(d) = dtls.pop_outgoing() {
-                        self.outputs.push_back(Output::Transmit { socket: sel.socket, to: sel.remote, data: d });
+                        self.outputs.push_back(Output::Transmit {
+                            socket: sel.socket,
+                            to: sel.remote,
+                            data: d,
+                        });
                     }
                 }
             }
@@ -430,7 +568,9 @@ impl Engine {
     }
 
     fn remove_consumer(&mut self, k: u32) {
-        let Some(c) = self.consumers.remove(&k) else { return };
+        let Some(c) = self.consumers.remove(&k) else {
+            return;
+        };
         self.consumer_ids.remove(&c.id);
         if let Some(p) = self.producers.get_mut(&c.producer) {
             p.consumers.retain(|x| *x != k);
@@ -443,14 +583,20 @@ impl Engine {
 
     /// Removes a producer; its consumers get 'producerclose' and are removed.
     fn remove_producer(&mut self, k: u32, notify: bool) {
-        let Some(p) = self.producers.remove(&k) else { return };
+        let Some(p) = self.producers.remove(&k) else {
+            return;
+        };
         self.producer_ids.remove(&p.id);
         if let Some(t) = self.transports.get_mut(&p.transport) {
             t.producers.retain(|x| *x != k);
             t.ssrc_map.retain(|_, v| *v != k);
             t.mid_map.retain(|_, v| *v != k);
         }
-        if let Some(r) = self.transports.get(&p.transport).and_then(|t| self.routers.get_mut(&t.router)) {
+        if let Some(r) = self
+            .transports
+            .get(&p.transport)
+            .and_then(|t| self.routers.get_mut(&t.router))
+        {
             r.producers.retain(|x| *x != p.id);
         } else {
             for r in self.routers.values_mut() {
@@ -474,20 +620,29 @@ impl Engine {
             "transport.connect" => self.transport_connect(k, d),
             "transport.restartIce" => {
                 let t = self.transports.get_mut(&k).expect("checked");
-                let Flavor::WebRtc(w) = &mut t.flavor else { return Err(CoreError::error("not a WebRtcTransport")) };
+                let Flavor::WebRtc(w) = &mut t.flavor else {
+                    return Err(CoreError::error("not a WebRtcTransport"));
+                };
                 w.ice.restart(random_token(16), random_token(32));
-                Ok(json!({ "iceParameters": { "usernameFragment": w.ice.ufrag, "password": w.ice.pwd, "iceLite": true } }))
+                Ok(
+                    json!({ "iceParameters": { "usernameFragment": w.ice.ufrag, "password": w.ice.pwd, "iceLite": true } }),
+                )
             }
             "transport.setMaxIncomingBitrate" => {
                 let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
-                self.transports.get_mut(&k).expect("checked").max_incoming_bitrate = b;
+                self.transports
+                    .get_mut(&k)
+                    .expect("checked")
+                    .max_incoming_bitrate = b;
                 Ok(Value::Null)
             }
             "transport.setMaxOutgoingBitrate" => {
                 let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
                 let t = self.transports.get_mut(&k).expect("checked");
                 if b != 0 && t.min_outgoing_bitrate != 0 && b < t.min_outgoing_bitrate {
-                    return Err(CoreError::type_error("maxOutgoingBitrate must be >= minOutgoingBitrate"));
+                    return Err(CoreError::type_error(
+                        "maxOutgoingBitrate must be >= minOutgoingBitrate",
+                    ));
                 }
                 t.max_outgoing_bitrate = b;
                 Ok(Value::Null)
@@ -496,28 +651,40 @@ impl Engine {
                 let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
                 let t = self.transports.get_mut(&k).expect("checked");
                 if b != 0 && t.max_outgoing_bitrate != 0 && b > t.max_outgoing_bitrate {
-                    return Err(CoreError::type_error("minOutgoingBitrate must be <= maxOutgoingBitrate"));
+                    return Err(CoreError::type_error(
+                        "minOutgoingBitrate must be <= maxOutgoingBitrate",
+                    ));
                 }
                 t.min_outgoing_bitrate = b;
                 Ok(Value::Null)
             }
             "transport.enableTraceEvent" => {
-                let types = d.get("types").and_then(Value::as_array).cloned().unwrap_or_default();
-                self.transports.get_mut(&k).expect("checked").trace_types =
-                    types.iter().filter_map(|t| t.as_str().map(str::to_string)).collect();
+                let types = d
+                    .get("types")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                self.transports.get_mut(&k).expect("checked").trace_types = types
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect();
                 Ok(Value::Null)
             }
             "transport.produce" => self.produce(k, d),
             "transport.consume" => self.consume(k, d),
             "transport.closeProducer" => {
                 let id = str_field(d, "producerId")?;
-                let pk = self.producer_ids.get(id).ok_or_else(|| CoreError::not_found(format!("Producer not found [producerId:{id}]")))?;
+                let pk = self.producer_ids.get(id).ok_or_else(|| {
+                    CoreError::not_found(format!("Producer not found [producerId:{id}]"))
+                })?;
                 self.remove_producer(pk, true);
                 Ok(Value::Null)
             }
             "transport.closeConsumer" => {
                 let id = str_field(d, "consumerId")?;
-                let ck = self.consumer_ids.get(id).ok_or_else(|| CoreError::not_found(format!("Consumer not found [consumerId:{id}]")))?;
+                let ck = self.consumer_ids.get(id).ok_or_else(|| {
+                    CoreError::not_found(format!("Consumer not found [consumerId:{id}]"))
+                })?;
                 self.remove_consumer(ck);
                 Ok(Value::Null)
             }
@@ -530,54 +697,94 @@ impl Engine {
         match &mut t.flavor {
             Flavor::WebRtc(w) => {
                 if w.remote_fingerprint.is_some() {
-                    return Err(CoreError::error("connect() already called [method:transport.connect]"));
+                    return Err(CoreError::error(
+                        "connect() already called [method:transport.connect]",
+                    ));
                 }
                 let dp = field(d, "dtlsParameters")?;
-                let fps = field(dp, "fingerprints")?.as_array().ok_or_else(|| CoreError::type_error("wrong fingerprints"))?;
+                let fps = field(dp, "fingerprints")?
+                    .as_array()
+                    .ok_or_else(|| CoreError::type_error("wrong fingerprints"))?;
                 // Use the strongest fingerprint the remote gave us.
                 let mut chosen = None;
                 for alg in ["sha-512", "sha-384", "sha-256", "sha-224", "sha-1"] {
-                    if let Some(f) = fps.iter().find(|f| f.get("algorithm").and_then(Value::as_str) == Some(alg)) {
-                        chosen = Some((alg.to_string(), f.get("value").and_then(Value::as_str).unwrap_or("").to_string()));
+                    if let Some(f) = fps
+                        .iter()
+                        .find(|f| f.get("algorithm").and_then(Value::as_str) == Some(alg))
+                    {
+                        chosen = Some((
+                            alg.to_string(),
+                            f.get("value")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                        ));
                         break;
                     }
                 }
-                let chosen = chosen.ok_or_else(|| CoreError::type_error("no valid fingerprint in dtlsParameters"))?;
+                let chosen = chosen.ok_or_else(|| {
+                    CoreError::type_error("no valid fingerprint in dtlsParameters")
+                })?;
                 let remote_role = dp.get("role").and_then(Value::as_str).unwrap_or("auto");
                 let local = match remote_role {
                     "client" => DtlsRole::Server,
                     "server" => DtlsRole::Client,
                     "auto" => DtlsRole::Client,
-                    r => return Err(CoreError::type_error(format!("invalid dtlsParameters.role '{r}'"))),
+                    r => {
+                        return Err(CoreError::type_error(format!(
+                            "invalid dtlsParameters.role '{r}'"
+                        )))
+                    }
                 };
                 w.remote_fingerprint = Some(chosen);
                 w.local_role = Some(local);
-                let role = if local == DtlsRole::Client { "client" } else { "server" };
+                let role = if local == DtlsRole::Client {
+                    "client"
+                } else {
+                    "server"
+                };
                 self.maybe_start_dtls(k);
                 Ok(json!({ "dtlsLocalRole": role }))
             }
             Flavor::Plain(p) => {
                 if let Some(sp) = d.get("srtpParameters").filter(|v| !v.is_null()) {
                     let suite = str_field(sp, "cryptoSuite")?;
-                    let profile = SrtpProfile::from_name(suite).ok_or_else(|| CoreError::type_error(format!("invalid srtpParameters.cryptoSuite '{suite}'")))?;
-                    let key = base64_decode(str_field(sp, "keyBase64")?).ok_or_else(|| CoreError::type_error("invalid srtpParameters.keyBase64"))?;
+                    let profile = SrtpProfile::from_name(suite).ok_or_else(|| {
+                        CoreError::type_error(format!(
+                            "invalid srtpParameters.cryptoSuite '{suite}'"
+                        ))
+                    })?;
+                    let key = base64_decode(str_field(sp, "keyBase64")?)
+                        .ok_or_else(|| CoreError::type_error("invalid srtpParameters.keyBase64"))?;
                     if p.srtp_out.is_none() {
                         return Err(CoreError::error("SRTP not enabled"));
                     }
-                    let ctx = SrtpContext::new(profile, &key, false).map_err(|_| CoreError::type_error("invalid srtpParameters.keyBase64 length"))?;
+                    let ctx = SrtpContext::new(profile, &key, false).map_err(|_| {
+                        CoreError::type_error("invalid srtpParameters.keyBase64 length")
+                    })?;
                     p.srtp_in = Some(ctx);
                 } else if p.srtp_out.is_some() {
-                    return Err(CoreError::type_error("missing srtpParameters (SRTP enabled)"));
+                    return Err(CoreError::type_error(
+                        "missing srtpParameters (SRTP enabled)",
+                    ));
                 }
                 if p.comedia {
                     return Ok(json!({ "tuple": null }));
                 }
                 let ip = str_field(d, "ip")?;
-                let ipaddr: std::net::IpAddr = ip.parse().map_err(|_| CoreError::type_error(format!("invalid IP '{ip}'")))?;
-                let port = field(d, "port")?.as_u64().filter(|p| *p > 0 && *p < 65536).ok_or_else(|| CoreError::type_error("wrong port"))? as u16;
+                let ipaddr: std::net::IpAddr = ip
+                    .parse()
+                    .map_err(|_| CoreError::type_error(format!("invalid IP '{ip}'")))?;
+                let port = field(d, "port")?
+                    .as_u64()
+                    .filter(|p| *p > 0 && *p < 65536)
+                    .ok_or_else(|| CoreError::type_error("wrong port"))?
+                    as u16;
                 p.tuple = Some(SocketAddr::new(ipaddr, port));
                 if !p.rtcp_mux {
-                    let rp = d.get("rtcpPort").and_then(Value::as_u64).ok_or_else(|| CoreError::type_error("missing rtcpPort (required with rtcpMux: false)"))?;
+                    let rp = d.get("rtcpPort").and_then(Value::as_u64).ok_or_else(|| {
+                        CoreError::type_error("missing rtcpPort (required with rtcpMux: false)")
+                    })?;
                     p.rtcp_tuple = Some(SocketAddr::new(ipaddr, rp as u16));
                 }
                 let tuple = t.tuple_json();
@@ -589,11 +796,15 @@ impl Engine {
 
     fn maybe_start_dtls(&mut self, k: u32) {
         let t = self.transports.get_mut(&k).expect("exists");
-        let Flavor::WebRtc(w) = &mut t.flavor else { return };
+        let Flavor::WebRtc(w) = &mut t.flavor else {
+            return;
+        };
         if w.dtls.is_some() || w.ice.selected.is_none() {
             return;
         }
-        let (Some(role), Some(fp)) = (w.local_role, w.remote_fingerprint.clone()) else { return };
+        let (Some(role), Some(fp)) = (w.local_role, w.remote_fingerprint.clone()) else {
+            return;
+        };
         match DtlsTransport::new(&self.cert, role, fp) {
             Ok(mut dtls) => {
                 let mut events = Vec::new();
@@ -610,7 +821,11 @@ impl Engine {
             Err(e) => {
                 w.dtls_state = DtlsState::Failed;
                 let id = t.id.clone();
-                self.notify(&id, "dtlsstatechange", json!({ "dtlsState": "failed", "reason": e }));
+                self.notify(
+                    &id,
+                    "dtlsstatechange",
+                    json!({ "dtlsState": "failed", "reason": e }),
+                );
             }
         }
     }
@@ -618,13 +833,19 @@ impl Engine {
     fn process_dtls_events(&mut self, k: u32, events: Vec<DtlsEvent>) {
         let t = self.transports.get_mut(&k).expect("exists");
         let id = t.id.clone();
-        let Flavor::WebRtc(w) = &mut t.flavor else { return };
+        let Flavor::WebRtc(w) = &mut t.flavor else {
+            return;
+        };
         let mut notes = Vec::new();
         for e in events {
             match e {
                 DtlsEvent::StateChanged => {
                     let s = w.dtls.as_ref().map_or(w.dtls_state, |d| d.state);
-                    let s = if s == DtlsState::New { DtlsState::Connecting } else { s };
+                    let s = if s == DtlsState::New {
+                        DtlsState::Connecting
+                    } else {
+                        s
+                    };
                     if s != w.dtls_state && s != DtlsState::Connected {
                         w.dtls_state = s;
                         notes.push(json!({ "dtlsState": s.as_str() }));
@@ -655,7 +876,11 @@ impl Engine {
         // Flush DTLS records to the selected tuple.
         if let (Some(dtls), Some(sel)) = (w.dtls.as_mut(), w.ice.selected) {
             while let Some(d) = dtls.pop_outgoing() {
-                self.outputs.push_back(Output::Transmit { socket: sel.socket, to: sel.remote, data: d });
+                self.outputs.push_back(Output::Transmit {
+                    socket: sel.socket,
+                    to: sel.remote,
+                    data: d,
+                });
             }
         }
         for n in notes {
@@ -666,7 +891,9 @@ impl Engine {
     fn produce(&mut self, tk: u32, d: &Value) -> Res {
         let id = str_field(d, "producerId")?.to_string();
         if self.producer_ids.contains(&id) {
-            return Err(CoreError::error(format!("a Producer with same producerId already exists [producerId:{id}]")));
+            return Err(CoreError::error(format!(
+                "a Producer with same producerId already exists [producerId:{id}]"
+            )));
         }
         let kind = str_field(d, "kind")?.to_string();
         let rtp = field(d, "rtpParameters")?.clone();
@@ -675,11 +902,19 @@ impl Engine {
         for c in field(&rtp, "codecs")?.as_array().into_iter().flatten() {
             let pt = field(c, "payloadType")?.as_u64().unwrap_or(0) as u8;
             let mime = str_field(c, "mimeType")?.to_string();
-            let mapped = mapping["codecs"].as_array().into_iter().flatten()
+            let mapped = mapping["codecs"]
+                .as_array()
+                .into_iter()
+                .flatten()
                 .find(|m| m["payloadType"].as_u64() == Some(pt as u64))
                 .and_then(|m| m["mappedPayloadType"].as_u64())
-                .ok_or_else(|| CoreError::type_error(format!("no mapping for payloadType {pt}")))? as u8;
-            let apt = if mime.to_ascii_lowercase().ends_with("/rtx") { c["parameters"]["apt"].as_u64().map(|a| a as u8) } else { None };
+                .ok_or_else(|| CoreError::type_error(format!("no mapping for payloadType {pt}")))?
+                as u8;
+            let apt = if mime.to_ascii_lowercase().ends_with("/rtx") {
+                c["parameters"]["apt"].as_u64().map(|a| a as u8)
+            } else {
+                None
+            };
             codecs.push(ProducerCodec {
                 pt,
                 mapped_pt: mapped,
@@ -694,12 +929,20 @@ impl Engine {
         }
         let mut encodings = Vec::new();
         let maps = mapping["encodings"].as_array().cloned().unwrap_or_default();
-        for (i, e) in field(&rtp, "encodings")?.as_array().into_iter().flatten().enumerate() {
+        for (i, e) in field(&rtp, "encodings")?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             encodings.push(ProducerEncoding {
                 ssrc: e["ssrc"].as_u64().map(|s| s as u32),
                 rid: e["rid"].as_str().map(str::to_string),
                 rtx_ssrc: e["rtx"]["ssrc"].as_u64().map(|s| s as u32),
-                mapped_ssrc: maps.get(i).and_then(|m| m["mappedSsrc"].as_u64()).unwrap_or(0) as u32,
+                mapped_ssrc: maps
+                    .get(i)
+                    .and_then(|m| m["mappedSsrc"].as_u64())
+                    .unwrap_or(0) as u32,
             });
         }
         let ptype = match d.get("type").and_then(Value::as_str) {
@@ -708,20 +951,27 @@ impl Engine {
             _ => ProducerType::Simple,
         };
         let paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
-        let delay = d.get("keyFrameRequestDelay").and_then(Value::as_u64).unwrap_or(0);
+        let delay = d
+            .get("keyFrameRequestDelay")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let t = self.transports.get_mut(&tk).expect("checked");
         // Conflicts in the RTP listener, as mediasoup checks them.
         for e in &encodings {
             for s in [e.ssrc, e.rtx_ssrc].into_iter().flatten() {
                 if t.ssrc_map.contains_key(&s) {
-                    return Err(CoreError::error(format!("ssrc already exists in RTP listener [ssrc:{s}]")));
+                    return Err(CoreError::error(format!(
+                        "ssrc already exists in RTP listener [ssrc:{s}]"
+                    )));
                 }
             }
         }
         let mid = rtp.get("mid").and_then(Value::as_str).map(str::to_string);
         if let Some(m) = &mid {
             if t.mid_map.contains_key(m) {
-                return Err(CoreError::error(format!("MID already exists in RTP listener [mid:{m}]")));
+                return Err(CoreError::error(format!(
+                    "MID already exists in RTP listener [mid:{m}]"
+                )));
             }
         }
         let n = encodings.len();
@@ -737,7 +987,10 @@ impl Engine {
             ext_ids: ext_ids_of(&rtp),
             consumers: Vec::new(),
             rtp_parameters: rtp,
-            consumable_rtp_parameters: d.get("consumableRtpParameters").cloned().unwrap_or(Value::Null),
+            consumable_rtp_parameters: d
+                .get("consumableRtpParameters")
+                .cloned()
+                .unwrap_or(Value::Null),
             key_frame_request_delay: Duration::from_millis(delay),
             rtcp_ssrc: t.rtcp_ssrc,
             created: self.now,
@@ -765,15 +1018,26 @@ impl Engine {
     fn consume(&mut self, tk: u32, d: &Value) -> Res {
         let id = str_field(d, "consumerId")?.to_string();
         if self.consumer_ids.contains(&id) {
-            return Err(CoreError::error(format!("a Consumer with same consumerId already exists [consumerId:{id}]")));
+            return Err(CoreError::error(format!(
+                "a Consumer with same consumerId already exists [consumerId:{id}]"
+            )));
         }
         let producer_id = str_field(d, "producerId")?.to_string();
-        let pk = self.producer_ids.get(&producer_id).ok_or_else(|| CoreError::not_found(format!("Producer not found [producerId:{producer_id}]")))?;
+        let pk = self.producer_ids.get(&producer_id).ok_or_else(|| {
+            CoreError::not_found(format!("Producer not found [producerId:{producer_id}]"))
+        })?;
         let kind = str_field(d, "kind")?.to_string();
         let rtp = field(d, "rtpParameters")?.clone();
-        let ctype = d.get("type").and_then(Value::as_str).unwrap_or("simple").to_string();
+        let ctype = d
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("simple")
+            .to_string();
         let enc0 = &rtp["encodings"][0];
-        let ssrc = enc0["ssrc"].as_u64().ok_or_else(|| CoreError::type_error("missing rtpParameters.encodings[0].ssrc"))? as u32;
+        let ssrc = enc0["ssrc"]
+            .as_u64()
+            .ok_or_else(|| CoreError::type_error("missing rtpParameters.encodings[0].ssrc"))?
+            as u32;
         let rtx_ssrc = enc0["rtx"]["ssrc"].as_u64().map(|s| s as u32);
         let all: Vec<&Value> = rtp["codecs"].as_array().into_iter().flatten().collect();
         let mut codecs = Vec::new();
@@ -783,15 +1047,50 @@ impl Engine {
                 continue;
             }
             let pt = c["payloadType"].as_u64().unwrap_or(0) as u8;
-            let rtx_pt = all.iter().find(|r| r["parameters"]["apt"].as_u64() == Some(pt as u64)).and_then(|r| r["payloadType"].as_u64()).map(|p| p as u8);
-            codecs.push(ConsumerCodec { pt, rtx_pt, kind: CodecKind::from_mime(&mime), clock_rate: c["clockRate"].as_u64().unwrap_or(90000) as u32, mime });
+            let rtx_pt = all
+                .iter()
+                .find(|r| r["parameters"]["apt"].as_u64() == Some(pt as u64))
+                .and_then(|r| r["payloadType"].as_u64())
+                .map(|p| p as u8);
+            codecs.push(ConsumerCodec {
+                pt,
+                rtx_pt,
+                kind: CodecKind::from_mime(&mime),
+                clock_rate: c["clockRate"].as_u64().unwrap_or(90000) as u32,
+                mime,
+            });
         }
-        let exts = rtp["headerExtensions"].as_array().into_iter().flatten()
-            .filter_map(|e| Some((e["id"].as_u64()? as u8, ExtUri::from_uri(e["uri"].as_str()?)?)))
+        let exts = rtp["headerExtensions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                Some((
+                    e["id"].as_u64()? as u8,
+                    ExtUri::from_uri(e["uri"].as_str()?)?,
+                ))
+            })
             .collect();
         let mid = rtp["mid"].as_str().map(str::to_string);
-        let cname = rtp["rtcp"]["cname"].as_str().unwrap_or("peerwave").to_string();
-        let mut c = Consumer::new(id.clone(), producer_id, tk, pk, kind, ctype, ssrc, rtx_ssrc, codecs, exts, mid, cname, rtp);
+        let cname = rtp["rtcp"]["cname"]
+            .as_str()
+            .unwrap_or("peerwave")
+            .to_string();
+        let mut c = Consumer::new(
+            id.clone(),
+            producer_id,
+            tk,
+            pk,
+            kind,
+            ctype,
+            ssrc,
+            rtx_ssrc,
+            codecs,
+            exts,
+            mid,
+            cname,
+            rtp,
+        );
         c.paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
         c.ignore_dtx = d.get("ignoreDtx").and_then(Value::as_bool).unwrap_or(false);
         let producer = self.producers.get_mut(&pk).expect("checked");
@@ -812,14 +1111,20 @@ impl Engine {
         if active {
             self.request_keyframe_for(ck);
         }
-        Ok(json!({ "paused": paused, "producerPaused": producer_paused, "score": { "score": 10, "producerScore": 10, "producerScores": [] } }))
+        Ok(
+            json!({ "paused": paused, "producerPaused": producer_paused, "score": { "score": 10, "producerScore": 10, "producerScores": [] } }),
+        )
     }
 
     fn request_keyframe_for(&mut self, ck: u32) {
-        let Some(c) = self.consumers.get(&ck) else { return };
+        let Some(c) = self.consumers.get(&ck) else {
+            return;
+        };
         let (pk, enc) = (c.producer, c.encoding);
         let mut out = self.buf();
-        let Some(p) = self.producers.get_mut(&pk) else { return };
+        let Some(p) = self.producers.get_mut(&pk) else {
+            return;
+        };
         if p.request_keyframe(self.now, Some(enc), &mut out) {
             let tk = p.transport;
             if let Some(t) = self.transports.get_mut(&tk) {
@@ -848,7 +1153,11 @@ impl Engine {
                     "paused": p.paused,
                 }))
             }
-            "producer.getStats" => Ok(self.producers.get_mut(&k).expect("checked").stats_json(now, ts)),
+            "producer.getStats" => Ok(self
+                .producers
+                .get_mut(&k)
+                .expect("checked")
+                .stats_json(now, ts)),
             "producer.pause" | "producer.resume" => {
                 let pause = m == "producer.pause";
                 let p = self.producers.get_mut(&k).expect("checked");
@@ -858,7 +1167,9 @@ impl Engine {
                 p.paused = pause;
                 let consumers = p.consumers.clone();
                 for ck in consumers {
-                    let Some(c) = self.consumers.get_mut(&ck) else { continue };
+                    let Some(c) = self.consumers.get_mut(&ck) else {
+                        continue;
+                    };
                     let was_active = c.is_active();
                     c.producer_paused = pause;
                     let cid = c.id.clone();
@@ -866,7 +1177,15 @@ impl Engine {
                         c.restart();
                     }
                     let active = c.is_active();
-                    self.notify(&cid, if pause { "producerpause" } else { "producerresume" }, Value::Null);
+                    self.notify(
+                        &cid,
+                        if pause {
+                            "producerpause"
+                        } else {
+                            "producerresume"
+                        },
+                        Value::Null,
+                    );
                     if !pause && active {
                         self.request_keyframe_for(ck);
                     }
@@ -874,8 +1193,15 @@ impl Engine {
                 Ok(Value::Null)
             }
             "producer.enableTraceEvent" => {
-                let types = d.get("types").and_then(Value::as_array).cloned().unwrap_or_default();
-                self.producers.get_mut(&k).expect("checked").trace_types = types.iter().filter_map(|t| t.as_str().map(str::to_string)).collect();
+                let types = d
+                    .get("types")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                self.producers.get_mut(&k).expect("checked").trace_types = types
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect();
                 Ok(Value::Null)
             }
             _ => Err(CoreError::error(format!("unknown method '{m}'"))),
@@ -934,7 +1260,10 @@ impl Engine {
                 Ok(Value::Null)
             }
             "consumer.setPriority" => {
-                let p = field(d, "priority")?.as_u64().filter(|p| *p >= 1).ok_or_else(|| CoreError::type_error("wrong priority"))?;
+                let p = field(d, "priority")?
+                    .as_u64()
+                    .filter(|p| *p >= 1)
+                    .ok_or_else(|| CoreError::type_error("wrong priority"))?;
                 let c = self.consumers.get_mut(&k).expect("checked");
                 c.priority = p.min(255) as u8;
                 Ok(json!({ "priority": c.priority }))
@@ -948,8 +1277,15 @@ impl Engine {
                 Ok(d.clone())
             }
             "consumer.enableTraceEvent" => {
-                let types = d.get("types").and_then(Value::as_array).cloned().unwrap_or_default();
-                self.consumers.get_mut(&k).expect("checked").trace_types = types.iter().filter_map(|t| t.as_str().map(str::to_string)).collect();
+                let types = d
+                    .get("types")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                self.consumers.get_mut(&k).expect("checked").trace_types = types
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect();
                 Ok(Value::Null)
             }
             _ => Err(CoreError::error(format!("unknown method '{m}'"))),
@@ -958,8 +1294,18 @@ impl Engine {
 
     fn transport_dump(&self, k: u32) -> Value {
         let t = &self.transports[&k];
-        let producer_ids: Vec<_> = t.producers.iter().filter_map(|p| self.producers.get(p)).map(|p| p.id.clone()).collect();
-        let consumer_ids: Vec<_> = t.consumers.iter().filter_map(|c| self.consumers.get(c)).map(|c| c.id.clone()).collect();
+        let producer_ids: Vec<_> = t
+            .producers
+            .iter()
+            .filter_map(|p| self.producers.get(p))
+            .map(|p| p.id.clone())
+            .collect();
+        let consumer_ids: Vec<_> = t
+            .consumers
+            .iter()
+            .filter_map(|c| self.consumers.get(c))
+            .map(|c| c.id.clone())
+            .collect();
         let mut v = json!({
             "id": t.id,
             "direct": false,
@@ -985,7 +1331,8 @@ impl Engine {
                 v["iceCandidates"] = w.candidates.clone();
                 v["iceState"] = json!(w.ice.state.as_str());
                 v["iceSelectedTuple"] = t.tuple_json().unwrap_or(Value::Null);
-                v["dtlsParameters"] = json!({ "role": "auto", "fingerprints": self.dtls_fingerprints() });
+                v["dtlsParameters"] =
+                    json!({ "role": "auto", "fingerprints": self.dtls_fingerprints() });
                 v["dtlsState"] = json!(w.dtls_state.as_str());
                 v["iceConsentTimeout"] = json!(w.ice_consent_timeout);
             }
@@ -1056,13 +1403,22 @@ impl Engine {
     // ---------------------------------------------------------------- network input
 
     /// A datagram (or a de-framed TCP message) arrived on `socket` from `from`.
-    pub fn handle_datagram(&mut self, now: Instant, socket: u32, from: SocketAddr, data: &mut [u8]) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        socket: u32,
+        from: SocketAddr,
+        data: &mut [u8],
+    ) {
         self.now = now;
         let Some(&k) = self.socket_owner.get(&socket) else {
             self.drops.unknown_socket += 1;
             return;
         };
-        let tuple = Tuple { socket, remote: from };
+        let tuple = Tuple {
+            socket,
+            remote: from,
+        };
         let is_webrtc = matches!(self.transports[&k].flavor, Flavor::WebRtc(_));
         if is_webrtc {
             self.webrtc_input(k, tuple, data);
@@ -1074,7 +1430,9 @@ impl Engine {
     /// A TCP connection of a transport's listening socket closed.
     pub fn handle_tcp_closed(&mut self, now: Instant, listener: u32, conn: u32) {
         self.now = now;
-        let Some(&k) = self.socket_owner.get(&listener) else { return };
+        let Some(&k) = self.socket_owner.get(&listener) else {
+            return;
+        };
         let t = self.transports.get_mut(&k).expect("owner");
         if let Flavor::WebRtc(w) = &mut t.flavor {
             let o = w.ice.remove_socket(conn);
@@ -1102,16 +1460,24 @@ impl Engine {
                 return;
             };
             let t = self.transports.get_mut(&k).expect("owner");
-            let Flavor::WebRtc(w) = &mut t.flavor else { return };
+            let Flavor::WebRtc(w) = &mut t.flavor else {
+                return;
+            };
             let o = w.ice.handle_stun(self.now, tuple, &msg);
             if let Some(r) = o.response.clone() {
-                self.outputs.push_back(Output::Transmit { socket: tuple.socket, to: tuple.remote, data: r });
+                self.outputs.push_back(Output::Transmit {
+                    socket: tuple.socket,
+                    to: tuple.remote,
+                    data: r,
+                });
             }
             self.ice_outcome(k, o);
             return;
         }
         let t = self.transports.get_mut(&k).expect("owner");
-        let Flavor::WebRtc(w) = &mut t.flavor else { return };
+        let Flavor::WebRtc(w) = &mut t.flavor else {
+            return;
+        };
         if !w.ice.is_valid_tuple(&tuple) {
             self.drops.unknown_socket += 1;
             return;
@@ -1148,7 +1514,9 @@ impl Engine {
     fn plain_input(&mut self, k: u32, tuple: Tuple, data: &mut [u8]) {
         let t = self.transports.get_mut(&k).expect("owner");
         let id = t.id.clone();
-        let Flavor::Plain(p) = &mut t.flavor else { return };
+        let Flavor::Plain(p) = &mut t.flavor else {
+            return;
+        };
         let rtcp_socket = p.rtcp_socket.as_ref().map(|s| s.id) == Some(tuple.socket);
         let rtcp = rtcp_socket || is_rtcp(data);
         let mut note = None;
@@ -1172,7 +1540,11 @@ impl Engine {
         }
         let n = match p.srtp_in.as_mut() {
             Some(ctx) => {
-                let r = if rtcp { ctx.unprotect_rtcp(data) } else { ctx.unprotect_rtp(data) };
+                let r = if rtcp {
+                    ctx.unprotect_rtcp(data)
+                } else {
+                    ctx.unprotect_rtp(data)
+                };
                 match r {
                     Ok(n) => n,
                     Err(_) => {
@@ -1190,9 +1562,17 @@ impl Engine {
         };
         t.recv.add(self.now, data.len());
         if let Some((ev, _)) = note {
-            let tj = if ev == "tuple" { t.tuple_json() } else { t.rtcp_tuple_json() };
+            let tj = if ev == "tuple" {
+                t.tuple_json()
+            } else {
+                t.rtcp_tuple_json()
+            };
             let key = if ev == "tuple" { "tuple" } else { "rtcpTuple" };
-            self.notify(&id, if ev == "tuple" { "tuple" } else { "rtcptuple" }, json!({ key: tj }));
+            self.notify(
+                &id,
+                if ev == "tuple" { "tuple" } else { "rtcptuple" },
+                json!({ key: tj }),
+            );
         }
         if rtcp {
             self.rtcp_input(k, &data[..n]);
@@ -1205,14 +1585,20 @@ impl Engine {
         let t = self.transports.get_mut(&k).expect("owner");
         let id = t.id.clone();
         let tuple = t.tuple_json();
-        let Flavor::WebRtc(w) = &mut t.flavor else { return };
+        let Flavor::WebRtc(w) = &mut t.flavor else {
+            return;
+        };
         let state = w.ice.state;
         if o.state_changed {
             self.notify(&id, "icestatechange", json!({ "iceState": state.as_str() }));
         }
         if o.selected_changed {
             if let Some(tu) = tuple {
-                self.notify(&id, "iceselectedtuplechange", json!({ "iceSelectedTuple": tu }));
+                self.notify(
+                    &id,
+                    "iceselectedtuplechange",
+                    json!({ "iceSelectedTuple": tu }),
+                );
             }
         }
         if o.state_changed || o.selected_changed {
@@ -1228,8 +1614,19 @@ impl Engine {
             return;
         };
         let ast = self.abs_send_time();
-        let Self { transports, producers, consumers, outputs, pool, drops, anchor, .. } = self;
-        let Some(t) = transports.get_mut(&tk) else { return };
+        let Self {
+            transports,
+            producers,
+            consumers,
+            outputs,
+            pool,
+            drops,
+            anchor,
+            ..
+        } = self;
+        let Some(t) = transports.get_mut(&tk) else {
+            return;
+        };
         let ssrc = view.ssrc();
         let pk = match t.ssrc_map.get(&ssrc) {
             Some(&pk) => pk,
@@ -1238,13 +1635,19 @@ impl Engine {
                 let found = t.producers.iter().copied().find(|pk| {
                     let p = &producers[pk];
                     let mid_id = p.ext_ids[ExtUri::Mid as usize];
-                    if let (Some(mid), Some(want)) = (view.extension(mid_id), p.rtp_parameters["mid"].as_str()) {
+                    if let (Some(mid), Some(want)) =
+                        (view.extension(mid_id), p.rtp_parameters["mid"].as_str())
+                    {
                         return mid == want.as_bytes();
                     }
                     let rid_id = p.ext_ids[ExtUri::Rid as usize];
                     let rrid_id = p.ext_ids[ExtUri::Rrid as usize];
                     let rid = view.extension(rid_id).or_else(|| view.extension(rrid_id));
-                    rid.is_some_and(|r| p.encodings.iter().any(|e| e.rid.as_deref().map(str::as_bytes) == Some(r)))
+                    rid.is_some_and(|r| {
+                        p.encodings
+                            .iter()
+                            .any(|e| e.rid.as_deref().map(str::as_bytes) == Some(r))
+                    })
                 });
                 match found {
                     Some(pk) => pk,
@@ -1255,7 +1658,9 @@ impl Engine {
                 }
             }
         };
-        let Some(p) = producers.get_mut(&pk) else { return };
+        let Some(p) = producers.get_mut(&pk) else {
+            return;
+        };
         let rid = view.extension(p.ext_ids[ExtUri::Rid as usize]);
         let rrid = view.extension(p.ext_ids[ExtUri::Rrid as usize]);
         let Some((enc, is_rtx)) = p.match_stream(ssrc, view.payload_type(), rid, rrid) else {
@@ -1268,7 +1673,18 @@ impl Engine {
         } else {
             t.rtp_recv.add(now, data.len());
         }
-        let Some(acc) = p.receive(now, *anchor, enc, is_rtx, view.payload_type(), view.seq(), view.timestamp(), view.payload_off, view.payload(), data.len()) else {
+        let Some(acc) = p.receive(
+            now,
+            *anchor,
+            enc,
+            is_rtx,
+            view.payload_type(),
+            view.seq(),
+            view.timestamp(),
+            view.payload_off,
+            view.payload(),
+            data.len(),
+        ) else {
             return;
         };
         if p.paused {
@@ -1284,8 +1700,12 @@ impl Engine {
             encoding: acc.encoding,
         };
         for ck in &p.consumers {
-            let Some(c) = consumers.get_mut(ck) else { continue };
-            let Some(ct) = transports.get_mut(&c.transport) else { continue };
+            let Some(c) = consumers.get_mut(ck) else {
+                continue;
+            };
+            let Some(ct) = transports.get_mut(&c.transport) else {
+                continue;
+            };
             let mut out = pool.pop().unwrap_or_else(|| Vec::with_capacity(1500));
             if c.forward(now, &src, &mut ct.tcc_seq, ast, &mut out) {
                 transmit(ct, outputs, now, out, false, false);
@@ -1307,8 +1727,15 @@ impl Engine {
         let mut keyframe_for: Vec<u32> = Vec::new();
         let mut nacks: Vec<(u32, u16)> = Vec::new();
         {
-            let Self { transports, producers, consumers, .. } = self;
-            let Some(t) = transports.get_mut(&tk) else { return };
+            let Self {
+                transports,
+                producers,
+                consumers,
+                ..
+            } = self;
+            let Some(t) = transports.get_mut(&tk) else {
+                return;
+            };
             for it in &items {
                 match it.pt {
                     rtcp::PT_SR => {
@@ -1319,7 +1746,11 @@ impl Engine {
                                 }
                             }
                             for b in blocks {
-                                if let Some(c) = t.consumer_ssrcs.get(&b.ssrc).and_then(|ck| consumers.get_mut(ck)) {
+                                if let Some(c) = t
+                                    .consumer_ssrcs
+                                    .get(&b.ssrc)
+                                    .and_then(|ck| consumers.get_mut(ck))
+                                {
                                     c.handle_report(ntp_mid, &b);
                                 }
                             }
@@ -1328,7 +1759,11 @@ impl Engine {
                     rtcp::PT_RR => {
                         if let Some((_, blocks)) = rtcp::parse_rr(it) {
                             for b in blocks {
-                                if let Some(c) = t.consumer_ssrcs.get(&b.ssrc).and_then(|ck| consumers.get_mut(ck)) {
+                                if let Some(c) = t
+                                    .consumer_ssrcs
+                                    .get(&b.ssrc)
+                                    .and_then(|ck| consumers.get_mut(ck))
+                                {
                                     c.handle_report(ntp_mid, &b);
                                 }
                             }
@@ -1349,7 +1784,10 @@ impl Engine {
                     }
                     rtcp::PT_PSFB if it.count == 1 || it.count == 4 => {
                         let targets: Vec<u32> = if it.count == 1 {
-                            rtcp::feedback_ssrcs(it).map(|(_, m)| m).into_iter().collect()
+                            rtcp::feedback_ssrcs(it)
+                                .map(|(_, m)| m)
+                                .into_iter()
+                                .collect()
                         } else {
                             rtcp::fir_ssrcs(it).collect()
                         };
@@ -1377,8 +1815,15 @@ impl Engine {
         }
         for (ck, seq) in nacks {
             let mut out = self.buf();
-            let Self { transports, consumers, outputs, .. } = self;
-            let Some(c) = consumers.get_mut(&ck) else { continue };
+            let Self {
+                transports,
+                consumers,
+                outputs,
+                ..
+            } = self;
+            let Some(c) = consumers.get_mut(&ck) else {
+                continue;
+            };
             if c.retransmit(now, seq, &mut out) {
                 if let Some(t) = transports.get_mut(&c.transport) {
                     let rtx = c.rtx_ssrc.is_some();
@@ -1400,7 +1845,9 @@ impl Engine {
         let keys: Vec<u32> = self.transports.keys().copied().collect();
         for &k in &keys {
             let t = self.transports.get_mut(&k).expect("listed");
-            let Flavor::WebRtc(w) = &mut t.flavor else { continue };
+            let Flavor::WebRtc(w) = &mut t.flavor else {
+                continue;
+            };
             let o = w.ice.handle_timeout(now);
             let mut events = Vec::new();
             if let Some(d) = w.dtls.as_mut() {
@@ -1437,8 +1884,16 @@ impl Engine {
         let mut blocks = Vec::new();
         let mut score_notes = Vec::new();
         for &k in keys {
-            let Self { transports, producers, consumers, outputs, .. } = self;
-            let Some(t) = transports.get_mut(&k) else { continue };
+            let Self {
+                transports,
+                producers,
+                consumers,
+                outputs,
+                ..
+            } = self;
+            let Some(t) = transports.get_mut(&k) else {
+                continue;
+            };
             blocks.clear();
             for pk in &t.producers {
                 if let Some(p) = producers.get_mut(pk) {
@@ -1449,8 +1904,16 @@ impl Engine {
                         score_notes.push((p.id.clone(), p.scores_json()));
                         for ck in &p.consumers {
                             if let Some(c) = consumers.get(ck) {
-                                let ps = p.streams.get(c.encoding).and_then(|s| s.as_ref()).map_or(0, |s| s.score);
-                                let all: Vec<u8> = p.streams.iter().map(|s| s.as_ref().map_or(0, |s| s.score)).collect();
+                                let ps = p
+                                    .streams
+                                    .get(c.encoding)
+                                    .and_then(|s| s.as_ref())
+                                    .map_or(0, |s| s.score);
+                                let all: Vec<u8> = p
+                                    .streams
+                                    .iter()
+                                    .map(|s| s.as_ref().map_or(0, |s| s.score))
+                                    .collect();
                                 score_notes.push((c.id.clone(), json!({ "score": c.score, "producerScore": ps, "producerScores": all })));
                             }
                         }
@@ -1483,7 +1946,9 @@ fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut raw = vec![0u8; len];
     openssl::rand::rand_bytes(&mut raw).expect("OpenSSL RNG");
-    raw.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    raw.iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

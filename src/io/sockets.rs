@@ -49,7 +49,11 @@ pub struct Bound {
 
 fn bind_one(proto: &str, ip: IpAddr, port: u16, info: &Value) -> io::Result<Sock> {
     let addr = SocketAddr::new(ip, port);
-    let domain = if ip.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let domain = if ip.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
     let flags = &info["flags"];
     if proto == "tcp" {
         let s = Socket::new(domain, Type::STREAM, Some(SockProto::TCP))?;
@@ -84,18 +88,37 @@ fn bind_one(proto: &str, ip: IpAddr, port: u16, info: &Value) -> io::Result<Sock
 /// Binds the socket a listen info asks for; with no fixed port, tries ports of the range
 /// starting at a random one.
 pub fn bind(info: &Value, default_range: (u16, u16), random: u32) -> Result<Bound, String> {
-    let proto = if info["protocol"].as_str() == Some("tcp") { "tcp" } else { "udp" };
+    let proto = if info["protocol"].as_str() == Some("tcp") {
+        "tcp"
+    } else {
+        "udp"
+    };
     let ip_s = info["ip"].as_str().ok_or("missing listenInfo.ip")?;
-    let ip: IpAddr = ip_s.parse().map_err(|_| format!("wrong listenInfo.ip '{ip_s}'"))?;
-    let announced = info["announcedAddress"].as_str().or(info["announcedIp"].as_str()).map(str::to_string);
+    let ip: IpAddr = ip_s
+        .parse()
+        .map_err(|_| format!("wrong listenInfo.ip '{ip_s}'"))?;
+    let announced = info["announcedAddress"]
+        .as_str()
+        .or(info["announcedIp"].as_str())
+        .map(str::to_string);
     let fixed = info["port"].as_u64().unwrap_or(0) as u16;
-    let mk = |sock, port| Bound { sock, protocol: proto, ip: ip_s.to_string(), port, announced: announced.clone() };
+    let mk = |sock, port| Bound {
+        sock,
+        protocol: proto,
+        ip: ip_s.to_string(),
+        port,
+        announced: announced.clone(),
+    };
     if fixed != 0 {
-        let s = bind_one(proto, ip, fixed, info).map_err(|e| format!("cannot bind {proto} {ip}:{fixed}: {e}"))?;
+        let s = bind_one(proto, ip, fixed, info)
+            .map_err(|e| format!("cannot bind {proto} {ip}:{fixed}: {e}"))?;
         return Ok(mk(s, fixed));
     }
     let (min, max) = match info["portRange"].as_object() {
-        Some(r) => (r["min"].as_u64().unwrap_or(default_range.0 as u64) as u16, r["max"].as_u64().unwrap_or(default_range.1 as u64) as u16),
+        Some(r) => (
+            r["min"].as_u64().unwrap_or(default_range.0 as u64) as u16,
+            r["max"].as_u64().unwrap_or(default_range.1 as u64) as u16,
+        ),
         None => default_range,
     };
     if min > max {
@@ -119,5 +142,7 @@ pub fn bind(info: &Value, default_range: (u16, u16), random: u32) -> Result<Boun
             Err(e) => return Err(format!("cannot bind {proto} {ip}:{port}: {e}")),
         }
     }
-    Err(format!("no more available ports [protocol:{proto}, ip:'{ip}', range:{min}-{max}]: {last_err:?}"))
+    Err(format!(
+        "no more available ports [protocol:{proto}, ip:'{ip}', range:{min}-{max}]: {last_err:?}"
+    ))
 }

@@ -65,10 +65,15 @@ impl Drop for WorkerHandle {
 
 /// Loads or generates the certificate, then starts the worker thread.
 pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, String> {
-    let cert = match (&settings.dtls_certificate_file, &settings.dtls_private_key_file) {
+    let cert = match (
+        &settings.dtls_certificate_file,
+        &settings.dtls_private_key_file,
+    ) {
         (Some(c), Some(k)) => {
-            let cp = std::fs::read(c).map_err(|e| format!("cannot read dtlsCertificateFile '{c}': {e}"))?;
-            let kp = std::fs::read(k).map_err(|e| format!("cannot read dtlsPrivateKeyFile '{k}': {e}"))?;
+            let cp = std::fs::read(c)
+                .map_err(|e| format!("cannot read dtlsCertificateFile '{c}': {e}"))?;
+            let kp = std::fs::read(k)
+                .map_err(|e| format!("cannot read dtlsPrivateKeyFile '{k}': {e}"))?;
             DtlsCertificate::from_pem(&cp, &kp)?
         }
         _ => DtlsCertificate::generate()?,
@@ -81,8 +86,22 @@ pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, S
         .spawn(move || {
             let mut seed = [0u8; 8];
             let _ = openssl::rand::rand_bytes(&mut seed);
-            let engine = Engine::new(Instant::now(), SystemTime::now(), cert, u64::from_le_bytes(seed));
-            let mut lp = Loop { poll, rx, engine, socks: HashMap::new(), next_token: 1, settings, rbuf: vec![0u8; 65536], frame: Vec::new() };
+            let engine = Engine::new(
+                Instant::now(),
+                SystemTime::now(),
+                cert,
+                u64::from_le_bytes(seed),
+            );
+            let mut lp = Loop {
+                poll,
+                rx,
+                engine,
+                socks: HashMap::new(),
+                next_token: 1,
+                settings,
+                rbuf: vec![0u8; 65536],
+                frame: Vec::new(),
+            };
             emit(json!({ "t": "running" }).to_string());
             let result = catch_unwind(AssertUnwindSafe(|| lp.run(&mut emit)));
             match result {
@@ -100,7 +119,11 @@ pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, S
             }
         })
         .map_err(|e| e.to_string())?;
-    Ok(WorkerHandle { tx, waker, thread: Some(thread) })
+    Ok(WorkerHandle {
+        tx,
+        waker,
+        thread: Some(thread),
+    })
 }
 
 struct Loop {
@@ -125,7 +148,9 @@ fn res_err(id: u32, error: &str, reason: &str) -> String {
 fn thread_rusage() -> Value {
     match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD) {
         Ok(u) => {
-            let ms = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0;
+            let ms = |t: nix::sys::time::TimeVal| {
+                t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0
+            };
             json!({
                 "ru_utime": ms(u.user_time()),
                 "ru_stime": ms(u.system_time()),
@@ -155,7 +180,9 @@ impl Loop {
         loop {
             let now = Instant::now();
             let deadline = self.engine.poll_timeout();
-            let timeout = deadline.saturating_duration_since(now).max(Duration::from_micros(100));
+            let timeout = deadline
+                .saturating_duration_since(now)
+                .max(Duration::from_micros(100));
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != ErrorKind::Interrupted {
                     panic!("poll failed: {e}");
@@ -206,7 +233,11 @@ impl Loop {
             };
         }
         // Connections accepted on a closed listener go with it.
-        let children: Vec<u32> = self.socks.iter().filter_map(|(k, s)| matches!(s, Sock::Conn(c) if c.listener == id).then_some(*k)).collect();
+        let children: Vec<u32> = self
+            .socks
+            .iter()
+            .filter_map(|(k, s)| matches!(s, Sock::Conn(c) if c.listener == id).then_some(*k))
+            .collect();
         for c in children {
             self.close_socket(c);
         }
@@ -221,7 +252,8 @@ impl Loop {
                 match s.recv_from(&mut self.rbuf) {
                     Ok((n, from)) => {
                         let from = normalize(from);
-                        self.engine.handle_datagram(now, id, from, &mut self.rbuf[..n]);
+                        self.engine
+                            .handle_datagram(now, id, from, &mut self.rbuf[..n]);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -255,7 +287,12 @@ impl Loop {
                         Ok(n) => {
                             c.rbuf.extend_from_slice(&self.rbuf[..n]);
                             while c.next_frame(&mut self.frame) {
-                                self.engine.handle_datagram(now, id, normalize(c.peer), &mut self.frame);
+                                self.engine.handle_datagram(
+                                    now,
+                                    id,
+                                    normalize(c.peer),
+                                    &mut self.frame,
+                                );
                             }
                             // A peer announcing frames larger than any packet is not ICE-TCP.
                             if c.rbuf.len() > 70_000 {
@@ -276,7 +313,13 @@ impl Loop {
         }
         for (stream, peer) in accepted {
             let _ = stream.set_nodelay(true);
-            let conn = TcpConn { stream, listener: id, peer, rbuf: Vec::new(), wbuf: Vec::new() };
+            let conn = TcpConn {
+                stream,
+                listener: id,
+                peer,
+                rbuf: Vec::new(),
+                wbuf: Vec::new(),
+            };
             if let Ok(cid) = self.register(Sock::Conn(Box::new(conn))) {
                 self.engine.handle_tcp_accepted(id, cid);
             }
@@ -296,14 +339,22 @@ impl Loop {
                 if self.settings.allow_crash_for_testing {
                     panic!("crash requested for testing");
                 }
-                return emit(res_err(r.id, "Error", "crashForTesting is disabled (set PEERWAVE_SFU_ALLOW_CRASH=1)"));
+                return emit(res_err(
+                    r.id,
+                    "Error",
+                    "crashForTesting is disabled (set PEERWAVE_SFU_ALLOW_CRASH=1)",
+                ));
             }
             "router.createWebRtcTransport" | "router.createPlainTransport" => {
                 match self.bind_for(&r.data, r.method == "router.createPlainTransport") {
                     Ok(list) => r.data["_sockets"] = Value::Array(list),
                     Err(reason) => {
                         // Bad listen info is the caller's mistake; a busy port range is not.
-                        let kind = if reason.starts_with("wrong") || reason.starts_with("missing") { "TypeError" } else { "Error" };
+                        let kind = if reason.starts_with("wrong") || reason.starts_with("missing") {
+                            "TypeError"
+                        } else {
+                            "Error"
+                        };
                         return emit(res_err(r.id, kind, &reason));
                     }
                 }
@@ -340,7 +391,8 @@ impl Loop {
                     return Err(e);
                 }
             };
-            let (protocol, ip, port, announced) = (b.protocol, b.ip.clone(), b.port, b.announced.clone());
+            let (protocol, ip, port, announced) =
+                (b.protocol, b.ip.clone(), b.port, b.announced.clone());
             let id = self.register(b.sock).map_err(|e| e.to_string())?;
             ids.push(id);
             out.push(json!({ "socketId": id, "protocol": protocol, "ip": ip, "port": port, "announcedAddress": announced }));
@@ -359,9 +411,14 @@ impl Loop {
                     Ok(v) => res_ok(id, v),
                     Err(e) => res_err(id, e.kind.as_str(), &e.reason),
                 }),
-                Output::Notification { target, event, data } => {
-                    emit(json!({ "t": "ntf", "target": target, "event": event, "data": data }).to_string())
-                }
+                Output::Notification {
+                    target,
+                    event,
+                    data,
+                } => emit(
+                    json!({ "t": "ntf", "target": target, "event": event, "data": data })
+                        .to_string(),
+                ),
                 Output::CloseSocket(id) => self.close_socket(id),
             }
         }
@@ -371,7 +428,9 @@ impl Loop {
         match self.socks.get_mut(&socket) {
             Some(Sock::Udp(s)) => {
                 let to = match (to, s.local_addr()) {
-                    (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+                    (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
+                        SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+                    }
                     _ => to,
                 };
                 // A full socket buffer drops the packet, as a congested network would.
@@ -394,7 +453,11 @@ impl Loop {
                     }
                 }
                 if !c.wbuf.is_empty() {
-                    let _ = self.poll.registry().reregister(&mut c.stream, Token(socket as usize), Interest::READABLE | Interest::WRITABLE);
+                    let _ = self.poll.registry().reregister(
+                        &mut c.stream,
+                        Token(socket as usize),
+                        Interest::READABLE | Interest::WRITABLE,
+                    );
                     // Bound the backlog of a stalled TCP peer.
                     if c.wbuf.len() > 4 << 20 {
                         c.wbuf.clear();

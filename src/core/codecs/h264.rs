@@ -31,7 +31,9 @@ mod tests {
         assert!(super::is_keyframe(&[0x65, 0x88]));
         assert!(!super::is_keyframe(&[0x41, 0x9a]));
         // STAP-A with SPS (len 2) and PPS (len 2).
-        assert!(super::is_keyframe(&[0x18, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce]));
+        assert!(super::is_keyframe(&[
+            0x18, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce
+        ]));
         // STAP-A with a truncated size.
         assert!(!super::is_keyframe(&[0x18, 0x00, 0x09, 0x67]));
         // FU-A start of an IDR, and a middle fragment.

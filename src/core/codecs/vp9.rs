@@ -3,7 +3,12 @@
 
 pub fn is_keyframe(p: &[u8]) -> bool {
     let Some(&b0) = p.first() else { return false };
-    let (i_bit, p_bit, l_bit, b_bit) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x20 != 0, b0 & 0x08 != 0);
+    let (i_bit, p_bit, l_bit, b_bit) = (
+        b0 & 0x80 != 0,
+        b0 & 0x40 != 0,
+        b0 & 0x20 != 0,
+        b0 & 0x08 != 0,
+    );
     if p_bit || !b_bit {
         return false;
     }

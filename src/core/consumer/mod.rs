@@ -70,7 +70,17 @@ pub struct RetransmissionBuffer {
 impl RetransmissionBuffer {
     pub fn new(size: usize, max_age: Duration) -> Self {
         let now = Instant::now();
-        Self { slots: (0..size).map(|_| Stored { seq: 0, sent_at: now, data: Vec::new(), valid: false }).collect(), max_age }
+        Self {
+            slots: (0..size)
+                .map(|_| Stored {
+                    seq: 0,
+                    sent_at: now,
+                    data: Vec::new(),
+                    valid: false,
+                })
+                .collect(),
+            max_age,
+        }
     }
     pub fn store(&mut self, now: Instant, seq: u16, pkt: &[u8]) {
         if self.slots.is_empty() {
@@ -89,7 +99,8 @@ impl RetransmissionBuffer {
             return None;
         }
         let s = &self.slots[seq as usize % self.slots.len()];
-        (s.valid && s.seq == seq && now.duration_since(s.sent_at) <= self.max_age).then_some(&s.data[..])
+        (s.valid && s.seq == seq && now.duration_since(s.sent_at) <= self.max_age)
+            .then_some(&s.data[..])
     }
 }
 
@@ -183,7 +194,10 @@ impl Consumer {
             sync_required: true,
             keyframe_required: video,
             rtx_seq: 0,
-            buffer: RetransmissionBuffer::new(if video { 600 } else { 0 }, Duration::from_millis(2000)),
+            buffer: RetransmissionBuffer::new(
+                if video { 600 } else { 0 },
+                Duration::from_millis(2000),
+            ),
             sent: TrafficCounter::default(),
             retransmitted: TrafficCounter::default(),
             nack_count: 0,
@@ -221,11 +235,20 @@ impl Consumer {
 
     /// Writes the rewritten packet into `out` (cleared first). Returns false if the packet is
     /// not forwarded (paused, unknown payload type, waiting for a keyframe, DTX to ignore).
-    pub fn forward(&mut self, now: Instant, src: &SourcePacket<'_>, tcc_seq: &mut u16, abs_send_time: u32, out: &mut Vec<u8>) -> bool {
+    pub fn forward(
+        &mut self,
+        now: Instant,
+        src: &SourcePacket<'_>,
+        tcc_seq: &mut u16,
+        abs_send_time: u32,
+        out: &mut Vec<u8>,
+    ) -> bool {
         if !self.is_active() || src.encoding != self.encoding {
             return false;
         }
-        let Some(codec) = self.codec_for(src.mapped_pt) else { return false };
+        let Some(codec) = self.codec_for(src.mapped_pt) else {
+            return false;
+        };
         let clock_rate = codec.clock_rate;
         let payload = &src.view.buf[src.payload_off..src.view.payload_off + src.view.payload_len];
         if self.ignore_dtx && codec.kind == CodecKind::Opus && payload.len() <= 2 {
@@ -243,7 +266,17 @@ impl Consumer {
         }
         let seq = self.seq.rewrite(src.seq);
         let ts = src.view.timestamp();
-        self.write_packet(src, self.ssrc, src.mapped_pt, seq, ts, tcc_seq, abs_send_time, payload, out);
+        self.write_packet(
+            src,
+            self.ssrc,
+            src.mapped_pt,
+            seq,
+            ts,
+            tcc_seq,
+            abs_send_time,
+            payload,
+            out,
+        );
         self.buffer.store(now, seq, out);
         self.sent.add(now, out.len());
         self.last_ts = ts;
@@ -253,10 +286,24 @@ impl Consumer {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn write_packet(&self, src: &SourcePacket<'_>, ssrc: u32, pt: u8, seq: u16, ts: u32, tcc_seq: &mut u16, ast: u32, payload: &[u8], out: &mut Vec<u8>) {
+    fn write_packet(
+        &self,
+        src: &SourcePacket<'_>,
+        ssrc: u32,
+        pt: u8,
+        seq: u16,
+        ts: u32,
+        tcc_seq: &mut u16,
+        ast: u32,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) {
         out.clear();
         let csrcs = src.view.csrcs();
-        out.extend_from_slice(&[0x80 | (csrcs.len() / 4) as u8, pt | if src.view.marker() { 0x80 } else { 0 }]);
+        out.extend_from_slice(&[
+            0x80 | (csrcs.len() / 4) as u8,
+            pt | if src.view.marker() { 0x80 } else { 0 },
+        ]);
         out.extend_from_slice(&seq.to_be_bytes());
         out.extend_from_slice(&ts.to_be_bytes());
         out.extend_from_slice(&ssrc.to_be_bytes());
@@ -301,8 +348,12 @@ impl Consumer {
 
     /// Builds the RTX (or plain) retransmission of `seq` into `out`.
     pub fn retransmit(&mut self, now: Instant, seq: u16, out: &mut Vec<u8>) -> bool {
-        let Some(orig) = self.buffer.get(now, seq) else { return false };
-        let Ok(v) = RtpView::parse(orig) else { return false };
+        let Some(orig) = self.buffer.get(now, seq) else {
+            return false;
+        };
+        let Ok(v) = RtpView::parse(orig) else {
+            return false;
+        };
         out.clear();
         let rtx_pt = self.codec_for(v.payload_type()).and_then(|c| c.rtx_pt);
         match (self.rtx_ssrc, rtx_pt) {
@@ -341,14 +392,26 @@ impl Consumer {
     pub fn write_sr(&self, now: Instant, ntp: u64, out: &mut Vec<u8>) {
         let Some(at) = self.last_ts_at else { return };
         let clock = self.codecs.first().map_or(90000, |c| c.clock_rate) as f64;
-        let rtp_ts = self.last_ts.wrapping_add((now.duration_since(at).as_secs_f64() * clock) as u32);
-        let info = SenderInfo { ssrc: self.ssrc, ntp, rtp_ts, packets: self.sent.packets as u32, octets: self.sent.bytes as u32 };
+        let rtp_ts = self
+            .last_ts
+            .wrapping_add((now.duration_since(at).as_secs_f64() * clock) as u32);
+        let info = SenderInfo {
+            ssrc: self.ssrc,
+            ntp,
+            rtp_ts,
+            packets: self.sent.packets as u32,
+            octets: self.sent.bytes as u32,
+        };
         rtcp::write_sr(out, &info, &[]);
         rtcp::write_sdes_cname(out, self.ssrc, &self.cname);
     }
 
     pub fn stats_json(&mut self, now: Instant, ts_ms: u64) -> Value {
-        let mime = self.codecs.first().map(|c| c.mime.clone()).unwrap_or_default();
+        let mime = self
+            .codecs
+            .first()
+            .map(|c| c.mime.clone())
+            .unwrap_or_default();
         let mut o = json!({
             "type": "outbound-rtp",
             "timestamp": ts_ms,
@@ -405,6 +468,9 @@ mod tests {
         }
         assert!(b.get(t0, 1).is_none(), "overwritten by 5");
         assert_eq!(b.get(t0, 5), Some(&[5u8][..]));
-        assert!(b.get(t0 + Duration::from_millis(150), 5).is_none(), "too old");
+        assert!(
+            b.get(t0 + Duration::from_millis(150), 5).is_none(),
+            "too old"
+        );
     }
 }

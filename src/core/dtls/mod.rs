@@ -34,7 +34,12 @@ fn digest_for(alg: &str) -> Option<MessageDigest> {
 
 fn fingerprint(cert: &X509, alg: &str) -> Option<String> {
     let d = cert.digest(digest_for(alg)?).ok()?;
-    Some(d.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"))
+    Some(
+        d.iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
 }
 
 /// The worker's certificate and key, with its fingerprints.
@@ -52,11 +57,17 @@ fn build_context(cert: &X509, key: &PKey<Private>) -> Result<SslContext, String>
     b.set_certificate(cert).map_err(e)?;
     b.set_private_key(key).map_err(e)?;
     b.check_private_key().map_err(e)?;
-    b.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET | SslOptions::CIPHER_SERVER_PREFERENCE);
-    b.set_cipher_list("DEFAULT:!NULL:!aNULL:!SHA256:!SHA384:!aECDH:!AESGCM+AES256:!aPSK").map_err(e)?;
+    b.set_options(
+        SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET | SslOptions::CIPHER_SERVER_PREFERENCE,
+    );
+    b.set_cipher_list("DEFAULT:!NULL:!aNULL:!SHA256:!SHA384:!aECDH:!AESGCM+AES256:!aPSK")
+        .map_err(e)?;
     // Peers use self-signed certificates; authenticity comes from the signalled fingerprint,
     // checked once the handshake is done.
-    b.set_verify_callback(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT, |_, _| true);
+    b.set_verify_callback(
+        SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
+        |_, _| true,
+    );
     b.set_tlsext_use_srtp(
         "SRTP_AEAD_AES_256_GCM:SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80:SRTP_AES128_CM_SHA1_32",
     )
@@ -71,7 +82,8 @@ impl DtlsCertificate {
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(e)?;
         let key = PKey::from_ec_key(EcKey::generate(&group).map_err(e)?).map_err(e)?;
         let mut name = X509NameBuilder::new().map_err(e)?;
-        name.append_entry_by_nid(Nid::COMMONNAME, "peerwave-sfu").map_err(e)?;
+        name.append_entry_by_nid(Nid::COMMONNAME, "peerwave-sfu")
+            .map_err(e)?;
         let name = name.build();
         let mut b = X509Builder::new().map_err(e)?;
         b.set_version(2).map_err(e)?;
@@ -82,7 +94,10 @@ impl DtlsCertificate {
         b.set_subject_name(&name).map_err(e)?;
         b.set_issuer_name(&name).map_err(e)?;
         b.set_pubkey(&key).map_err(e)?;
-        let (nb, na) = (Asn1Time::days_from_now(0).map_err(e)?, Asn1Time::days_from_now(365).map_err(e)?);
+        let (nb, na) = (
+            Asn1Time::days_from_now(0).map_err(e)?,
+            Asn1Time::days_from_now(365).map_err(e)?,
+        );
         b.set_not_before(&nb).map_err(e)?;
         b.set_not_after(&na).map_err(e)?;
         b.sign(&key, MessageDigest::sha256()).map_err(e)?;
@@ -91,8 +106,10 @@ impl DtlsCertificate {
 
     /// Loads a PEM certificate and private key (the worker's dtlsCertificateFile / KeyFile).
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, String> {
-        let cert = X509::from_pem(cert_pem).map_err(|e| format!("invalid DTLS certificate: {e}"))?;
-        let key = PKey::private_key_from_pem(key_pem).map_err(|e| format!("invalid DTLS private key: {e}"))?;
+        let cert =
+            X509::from_pem(cert_pem).map_err(|e| format!("invalid DTLS certificate: {e}"))?;
+        let key = PKey::private_key_from_pem(key_pem)
+            .map_err(|e| format!("invalid DTLS private key: {e}"))?;
         Self::from_parts(cert, key)
     }
 
@@ -103,7 +120,13 @@ impl DtlsCertificate {
             .collect();
         let ctx_server = build_context(&cert, &key)?;
         let ctx_client = build_context(&cert, &key)?;
-        Ok(Self { cert, key, fingerprints, ctx_server, ctx_client })
+        Ok(Self {
+            cert,
+            key,
+            fingerprints,
+            ctx_server,
+            ctx_client,
+        })
     }
 }
 
@@ -189,7 +212,11 @@ pub struct DtlsTransport {
 }
 
 impl DtlsTransport {
-    pub fn new(cert: &DtlsCertificate, role: DtlsRole, remote_fp: (String, String)) -> Result<Self, String> {
+    pub fn new(
+        cert: &DtlsCertificate,
+        role: DtlsRole,
+        remote_fp: (String, String),
+    ) -> Result<Self, String> {
         let ctx = match role {
             DtlsRole::Client => &cert.ctx_client,
             DtlsRole::Server => &cert.ctx_server,
@@ -201,7 +228,14 @@ impl DtlsTransport {
             DtlsRole::Server => ssl.set_accept_state(),
         }
         let stream = SslStream::new(ssl, DatagramPipe::default()).map_err(|e| e.to_string())?;
-        Ok(Self { stream, role, state: DtlsState::New, remote_fingerprint: remote_fp, remote_cert_pem: None, failure: None })
+        Ok(Self {
+            stream,
+            role,
+            state: DtlsState::New,
+            remote_fingerprint: remote_fp,
+            remote_cert_pem: None,
+            failure: None,
+        })
     }
 
     /// Starts the handshake (the client sends its ClientHello).
@@ -259,9 +293,14 @@ impl DtlsTransport {
         if self.state == DtlsState::Connecting {
             match self.stream.do_handshake() {
                 Ok(()) => self.on_handshake_done(events),
-                Err(e) if matches!(e.code(), ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => return,
+                Err(e) if matches!(e.code(), ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => {
+                    return
+                }
                 Err(e) => {
-                    let why = e.ssl_error().map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+                    let why = e
+                        .ssl_error()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| e.to_string());
                     return self.fail(format!("DTLS handshake failed: {why}"), events);
                 }
             }
@@ -303,7 +342,12 @@ impl DtlsTransport {
         };
         let (kl, sl) = (profile.key_len(), profile.salt_len());
         let mut km = vec![0u8; 2 * (kl + sl)];
-        if self.stream.ssl().export_keying_material(&mut km, "EXTRACTOR-dtls_srtp", None).is_err() {
+        if self
+            .stream
+            .ssl()
+            .export_keying_material(&mut km, "EXTRACTOR-dtls_srtp", None)
+            .is_err()
+        {
             return self.fail("SRTP key export failed".into(), events);
         }
         let (ck, rest) = km.split_at(kl);
@@ -317,7 +361,11 @@ impl DtlsTransport {
         };
         self.state = DtlsState::Connected;
         events.push(DtlsEvent::StateChanged);
-        events.push(DtlsEvent::Connected(SrtpKeys { profile, local_key, remote_key }));
+        events.push(DtlsEvent::Connected(SrtpKeys {
+            profile,
+            local_key,
+            remote_key,
+        }));
     }
 }
 
@@ -325,7 +373,12 @@ impl DtlsTransport {
 mod tests {
     use super::*;
 
-    fn pump(a: &mut DtlsTransport, b: &mut DtlsTransport, ea: &mut Vec<DtlsEvent>, eb: &mut Vec<DtlsEvent>) {
+    fn pump(
+        a: &mut DtlsTransport,
+        b: &mut DtlsTransport,
+        ea: &mut Vec<DtlsEvent>,
+        eb: &mut Vec<DtlsEvent>,
+    ) {
         for _ in 0..20 {
             let mut moved = false;
             while let Some(d) = a.pop_outgoing() {
@@ -343,12 +396,19 @@ mod tests {
     }
 
     fn fp(c: &DtlsCertificate) -> (String, String) {
-        c.fingerprints.iter().find(|(a, _)| a == "sha-256").cloned().unwrap()
+        c.fingerprints
+            .iter()
+            .find(|(a, _)| a == "sha-256")
+            .cloned()
+            .unwrap()
     }
 
     #[test]
     fn handshake_exports_matching_keys() {
-        let (ca, cb) = (DtlsCertificate::generate().unwrap(), DtlsCertificate::generate().unwrap());
+        let (ca, cb) = (
+            DtlsCertificate::generate().unwrap(),
+            DtlsCertificate::generate().unwrap(),
+        );
         assert_eq!(ca.fingerprints.len(), 5);
         let mut a = DtlsTransport::new(&ca, DtlsRole::Client, fp(&cb)).unwrap();
         let mut b = DtlsTransport::new(&cb, DtlsRole::Server, fp(&ca)).unwrap();
@@ -357,19 +417,42 @@ mod tests {
         pump(&mut a, &mut b, &mut ea, &mut eb);
         assert_eq!(a.state, DtlsState::Connected, "{:?}", a.failure);
         assert_eq!(b.state, DtlsState::Connected, "{:?}", b.failure);
-        let ka = ea.iter().find_map(|e| if let DtlsEvent::Connected(k) = e { Some(k.clone()) } else { None }).unwrap();
-        let kb = eb.iter().find_map(|e| if let DtlsEvent::Connected(k) = e { Some(k.clone()) } else { None }).unwrap();
+        let ka = ea
+            .iter()
+            .find_map(|e| {
+                if let DtlsEvent::Connected(k) = e {
+                    Some(k.clone())
+                } else {
+                    None
+                }
+            })
+            .unwrap();
+        let kb = eb
+            .iter()
+            .find_map(|e| {
+                if let DtlsEvent::Connected(k) = e {
+                    Some(k.clone())
+                } else {
+                    None
+                }
+            })
+            .unwrap();
         assert_eq!(ka.profile, SrtpProfile::AeadAes256Gcm);
         assert_eq!(ka.local_key, kb.remote_key);
         assert_eq!(ka.remote_key, kb.local_key);
         assert!(a.send_application_data(b"sctp"));
         pump(&mut a, &mut b, &mut ea, &mut eb);
-        assert!(eb.iter().any(|e| matches!(e, DtlsEvent::Data(d) if d == b"sctp")));
+        assert!(eb
+            .iter()
+            .any(|e| matches!(e, DtlsEvent::Data(d) if d == b"sctp")));
     }
 
     #[test]
     fn fingerprint_mismatch_fails() {
-        let (ca, cb) = (DtlsCertificate::generate().unwrap(), DtlsCertificate::generate().unwrap());
+        let (ca, cb) = (
+            DtlsCertificate::generate().unwrap(),
+            DtlsCertificate::generate().unwrap(),
+        );
         let wrong = fp(&ca);
         let mut a = DtlsTransport::new(&ca, DtlsRole::Client, wrong).unwrap();
         let mut b = DtlsTransport::new(&cb, DtlsRole::Server, fp(&ca)).unwrap();

@@ -151,10 +151,15 @@ impl IceServer {
 
         match self.tuples.iter_mut().find(|k| k.tuple == tuple) {
             Some(k) => k.last_check = now,
-            None => self.tuples.push(KnownTuple { tuple, last_check: now }),
+            None => self.tuples.push(KnownTuple {
+                tuple,
+                last_check: now,
+            }),
         }
         let nominated = msg.use_candidate
-            || msg.nomination.is_some_and(|n| n >= self.last_nomination && n > 0);
+            || msg
+                .nomination
+                .is_some_and(|n| n >= self.last_nomination && n > 0);
         if let Some(n) = msg.nomination {
             self.last_nomination = self.last_nomination.max(n);
         }
@@ -163,7 +168,11 @@ impl IceServer {
         match self.state {
             IceState::New | IceState::Disconnected => {
                 self.selected = Some(tuple);
-                self.state = if nominated { IceState::Completed } else { IceState::Connected };
+                self.state = if nominated {
+                    IceState::Completed
+                } else {
+                    IceState::Connected
+                };
             }
             IceState::Connected => {
                 if nominated {
@@ -194,7 +203,9 @@ impl IceServer {
         if self.selected.is_some_and(|s| !self.is_valid_tuple(&s)) {
             self.selected = self.tuples.last().map(|k| k.tuple);
             out.selected_changed = true;
-            if self.selected.is_none() && matches!(self.state, IceState::Connected | IceState::Completed) {
+            if self.selected.is_none()
+                && matches!(self.state, IceState::Connected | IceState::Completed)
+            {
                 self.state = IceState::Disconnected;
                 out.state_changed = true;
             }
@@ -205,7 +216,8 @@ impl IceServer {
     /// Consent freshness: drops tuples whose last valid check is older than the timeout.
     pub fn handle_timeout(&mut self, now: Instant) -> IceOutcome {
         let to = self.consent_timeout;
-        self.tuples.retain(|k| now.duration_since(k.last_check) < to);
+        self.tuples
+            .retain(|k| now.duration_since(k.last_check) < to);
         self.reselect()
     }
 
@@ -224,7 +236,7 @@ mod tests {
         let mut v = Vec::new();
         let mut w = StunWriter::new(&mut v, stun::BINDING_REQUEST, &[1; 12]);
         w.username(user.as_bytes());
-        drop(w);
+        let _ = w;
         // PRIORITY, then optional USE-CANDIDATE / ICE-CONTROLLED, written raw.
         v.extend_from_slice(&[0x00, 0x24, 0, 4, 0x6e, 0, 1, 0xff]);
         if use_cand {
@@ -241,14 +253,20 @@ mod tests {
         let tail = v.split_off(0);
         let mut out = Vec::new();
         out.extend_from_slice(&tail);
-        let mut w = StunWriter { out: &mut out, start: 0 };
+        let mut w = StunWriter {
+            out: &mut out,
+            start: 0,
+        };
         w.integrity(pwd.as_bytes());
         w.fingerprint();
         out
     }
 
     fn tuple(port: u16) -> Tuple {
-        Tuple { socket: 1, remote: format!("127.0.0.1:{port}").parse().unwrap() }
+        Tuple {
+            socket: 1,
+            remote: format!("127.0.0.1:{port}").parse().unwrap(),
+        }
     }
 
     #[test]
@@ -295,7 +313,10 @@ mod tests {
         let mut ice = IceServer::new("a".into(), "pa".into(), Duration::from_secs(30));
         ice.restart("b".into(), "pb".into());
         let r = request("a:x", "pa", true, false);
-        assert!(ice.handle_stun(t0, tuple(1), &StunMessage::parse(&r).unwrap()).state_changed);
+        assert!(
+            ice.handle_stun(t0, tuple(1), &StunMessage::parse(&r).unwrap())
+                .state_changed
+        );
         let r = request("b:x", "pb", true, false);
         ice.handle_stun(t0, tuple(1), &StunMessage::parse(&r).unwrap());
         let r = request("a:x", "pa", true, false);

@@ -59,7 +59,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -79,7 +83,7 @@ impl<'a> StunMessage<'a> {
             return Err(StunError::Malformed);
         }
         let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
-        if len % 4 != 0 || buf.len() != 20 + len {
+        if !len.is_multiple_of(4) || buf.len() != 20 + len {
             return Err(StunError::Malformed);
         }
         let mut m = StunMessage {
@@ -106,9 +110,13 @@ impl<'a> StunMessage<'a> {
             let val = &buf[v..v + l];
             match t {
                 ATTR_USERNAME => m.username = Some(val),
-                ATTR_PRIORITY if l == 4 => m.priority = Some(u32::from_be_bytes(val.try_into().unwrap())),
+                ATTR_PRIORITY if l == 4 => {
+                    m.priority = Some(u32::from_be_bytes(val.try_into().unwrap()))
+                }
                 ATTR_USE_CANDIDATE => m.use_candidate = true,
-                ATTR_NOMINATION if l == 4 => m.nomination = Some(u32::from_be_bytes(val.try_into().unwrap()) & 0xff_ffff),
+                ATTR_NOMINATION if l == 4 => {
+                    m.nomination = Some(u32::from_be_bytes(val.try_into().unwrap()) & 0xff_ffff)
+                }
                 ATTR_ICE_CONTROLLING => m.ice_controlling = true,
                 ATTR_ICE_CONTROLLED => m.ice_controlled = true,
                 ATTR_MESSAGE_INTEGRITY if l == 20 => m.mi_off = Some(i),
@@ -134,7 +142,12 @@ impl<'a> StunMessage<'a> {
         let Some(off) = self.mi_off else { return false };
         // The length field must cover up to and including MESSAGE-INTEGRITY.
         let adj_len = (off + 24 - 20) as u16;
-        let hdr = [self.buf[0], self.buf[1], (adj_len >> 8) as u8, adj_len as u8];
+        let hdr = [
+            self.buf[0],
+            self.buf[1],
+            (adj_len >> 8) as u8,
+            adj_len as u8,
+        ];
         let mac = hmac_sha1(password, &[&hdr, &self.buf[4..off]]);
         mac[..] == self.buf[off + 4..off + 24]
     }
@@ -163,7 +176,7 @@ impl<'b> StunWriter<'b> {
         self.out.extend_from_slice(&t.to_be_bytes());
         self.out.extend_from_slice(&(v.len() as u16).to_be_bytes());
         self.out.extend_from_slice(v);
-        while (self.out.len() - self.start) % 4 != 0 {
+        while !(self.out.len() - self.start).is_multiple_of(4) {
             self.out.push(0);
         }
         self.set_len();
@@ -224,7 +237,10 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -235,14 +251,12 @@ mod tests {
     #[test]
     fn rfc5769_sample_request() {
         // RFC 5769 §2.1, password "VOkJxbRl1RmTxUk/WvJxBt".
-        let b = hex(
-            "000100582112a442b7e7a701bc34d686fa87dfae\
+        let b = hex("000100582112a442b7e7a701bc34d686fa87dfae\
              802200105354554e207465737420636c69656e74\
              002400046e0001ff80290008932ff9b151263b36\
              000600096576746a3a683676592020200008001\
              49aeaa70cbfd8cb56781ef2b5b2d3f249c1b571a2\
-             80280004e57a3bcf",
-        );
+             80280004e57a3bcf");
         let m = StunMessage::parse(&b).unwrap();
         assert_eq!(m.class_method, BINDING_REQUEST);
         assert_eq!(m.username, Some(&b"evtj:h6vY"[..]));
@@ -252,7 +266,10 @@ mod tests {
         assert!(!m.check_integrity(b"wrong"));
         let mut bad = b.clone();
         bad[30] ^= 1;
-        assert_eq!(StunMessage::parse(&bad).unwrap_err(), StunError::BadFingerprint);
+        assert_eq!(
+            StunMessage::parse(&bad).unwrap_err(),
+            StunError::BadFingerprint
+        );
     }
 
     #[test]
@@ -268,6 +285,9 @@ mod tests {
         assert!(m.check_integrity(b"pw"));
         assert!(m.has_fingerprint);
         // XOR-MAPPED-ADDRESS of RFC 5769 §2.2: port 32853 -> 0xa147, 192.0.2.1 -> e112a643.
-        assert_eq!(&out[24..32], &[0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43]);
+        assert_eq!(
+            &out[24..32],
+            &[0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43]
+        );
     }
 }

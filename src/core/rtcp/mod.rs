@@ -42,7 +42,11 @@ pub fn split_compound<'a>(buf: &'a [u8], out: &mut Vec<RtcpItem<'a>>) -> bool {
         if i + len > buf.len() {
             return false;
         }
-        out.push(RtcpItem { count: buf[i] & 0x1f, pt: buf[i + 1], bytes: &buf[i..i + len] });
+        out.push(RtcpItem {
+            count: buf[i] & 0x1f,
+            pt: buf[i + 1],
+            bytes: &buf[i..i + len],
+        });
         i += len;
     }
     !out.is_empty()
@@ -67,7 +71,11 @@ pub struct ReportBlock {
 impl ReportBlock {
     fn parse(b: &[u8]) -> Self {
         let lost = ((b[5] as u32) << 16) | ((b[6] as u32) << 8) | b[7] as u32;
-        let total_lost = if lost & 0x80_0000 != 0 { (lost | 0xff00_0000) as i32 } else { lost as i32 };
+        let total_lost = if lost & 0x80_0000 != 0 {
+            (lost | 0xff00_0000) as i32
+        } else {
+            lost as i32
+        };
         Self {
             ssrc: u32_at(b, 0),
             fraction_lost: b[4],
@@ -101,7 +109,9 @@ pub struct SenderInfo {
 }
 
 /// Parses an SR: sender info plus its report blocks.
-pub fn parse_sr<'a>(item: &RtcpItem<'a>) -> Option<(SenderInfo, impl Iterator<Item = ReportBlock> + 'a)> {
+pub fn parse_sr<'a>(
+    item: &RtcpItem<'a>,
+) -> Option<(SenderInfo, impl Iterator<Item = ReportBlock> + 'a)> {
     let b = item.body();
     if b.len() < 24 + item.count as usize * 24 {
         return None;
@@ -114,7 +124,10 @@ pub fn parse_sr<'a>(item: &RtcpItem<'a>) -> Option<(SenderInfo, impl Iterator<It
         octets: u32_at(b, 20),
     };
     let n = item.count as usize;
-    Some((info, (0..n).map(move |k| ReportBlock::parse(&b[24 + k * 24..]))))
+    Some((
+        info,
+        (0..n).map(move |k| ReportBlock::parse(&b[24 + k * 24..])),
+    ))
 }
 
 /// Parses an RR: reporter SSRC plus report blocks.
@@ -124,7 +137,10 @@ pub fn parse_rr<'a>(item: &RtcpItem<'a>) -> Option<(u32, impl Iterator<Item = Re
         return None;
     }
     let n = item.count as usize;
-    Some((u32_at(b, 0), (0..n).map(move |k| ReportBlock::parse(&b[4 + k * 24..]))))
+    Some((
+        u32_at(b, 0),
+        (0..n).map(move |k| ReportBlock::parse(&b[4 + k * 24..])),
+    ))
 }
 
 /// Sender and media SSRC of a feedback message (RFC 4585 §6.1).
@@ -163,7 +179,7 @@ fn header(out: &mut Vec<u8>, count: u8, pt: u8) -> usize {
     at
 }
 
-fn close(out: &mut Vec<u8>, at: usize) {
+fn close(out: &mut [u8], at: usize) {
     let words = ((out.len() - at) / 4 - 1) as u16;
     out[at + 2..at + 4].copy_from_slice(&words.to_be_bytes());
 }
@@ -200,7 +216,7 @@ pub fn write_sdes_cname(out: &mut Vec<u8>, ssrc: u32, cname: &str) {
     out.extend_from_slice(c);
     // End of chunk: at least one null octet, then pad to 32 bits.
     out.push(0);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
     close(out, at);
@@ -252,8 +268,22 @@ mod tests {
 
     #[test]
     fn sr_roundtrip_and_compound_split() {
-        let info = SenderInfo { ssrc: 0x1234, ntp: 0x0102030405060708, rtp_ts: 9, packets: 10, octets: 11 };
-        let rb = ReportBlock { ssrc: 77, fraction_lost: 3, total_lost: -2, highest_seq: 70000, jitter: 5, lsr: 6, dlsr: 7 };
+        let info = SenderInfo {
+            ssrc: 0x1234,
+            ntp: 0x0102030405060708,
+            rtp_ts: 9,
+            packets: 10,
+            octets: 11,
+        };
+        let rb = ReportBlock {
+            ssrc: 77,
+            fraction_lost: 3,
+            total_lost: -2,
+            highest_seq: 70000,
+            jitter: 5,
+            lsr: 6,
+            dlsr: 7,
+        };
         let mut out = Vec::new();
         write_sr(&mut out, &info, &[rb]);
         write_sdes_cname(&mut out, 0x1234, "abc");

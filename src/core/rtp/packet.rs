@@ -51,7 +51,14 @@ impl<'a> RtpView<'a> {
             }
             end -= pad;
         }
-        Ok(Self { buf, ext_off, ext_len, ext_profile, payload_off: off, payload_len: end - off })
+        Ok(Self {
+            buf,
+            ext_off,
+            ext_len,
+            ext_profile,
+            payload_off: off,
+            payload_len: end - off,
+        })
     }
 
     pub fn marker(&self) -> bool {
@@ -142,7 +149,12 @@ pub struct ExtWriter<'b> {
 impl<'b> ExtWriter<'b> {
     /// `start` is where the 4-byte extension header goes. `two_byte` must be decided up front.
     pub fn new(buf: &'b mut [u8], start: usize, two_byte: bool) -> Self {
-        Self { buf, start, pos: start + 4, two_byte }
+        Self {
+            buf,
+            start,
+            pos: start + 4,
+            two_byte,
+        }
     }
     pub fn push(&mut self, id: u8, value: &[u8]) -> bool {
         let need = value.len() + if self.two_byte { 2 } else { 1 };
@@ -168,7 +180,7 @@ impl<'b> ExtWriter<'b> {
             return self.start;
         }
         let mut end = self.pos;
-        while (end - self.start) % 4 != 0 {
+        while !(end - self.start).is_multiple_of(4) {
             self.buf[end] = 0;
             end += 1;
         }

@@ -38,15 +38,28 @@ impl SrtpProfile {
         }
     }
     pub fn from_name(n: &str) -> Option<Self> {
-        [Self::AeadAes256Gcm, Self::AeadAes128Gcm, Self::AesCm128HmacSha1_80, Self::AesCm128HmacSha1_32]
-            .into_iter()
-            .find(|p| p.name() == n)
+        [
+            Self::AeadAes256Gcm,
+            Self::AeadAes128Gcm,
+            Self::AesCm128HmacSha1_80,
+            Self::AesCm128HmacSha1_32,
+        ]
+        .into_iter()
+        .find(|p| p.name() == n)
     }
     pub fn key_len(self) -> usize {
-        if self == Self::AeadAes256Gcm { 32 } else { 16 }
+        if self == Self::AeadAes256Gcm {
+            32
+        } else {
+            16
+        }
     }
     pub fn salt_len(self) -> usize {
-        if self.is_gcm() { 12 } else { 14 }
+        if self.is_gcm() {
+            12
+        } else {
+            14
+        }
     }
     pub fn is_gcm(self) -> bool {
         matches!(self, Self::AeadAes256Gcm | Self::AeadAes128Gcm)
@@ -59,13 +72,25 @@ impl SrtpProfile {
         }
     }
     fn rtcp_tag_len(self) -> usize {
-        if self.is_gcm() { 16 } else { 10 }
+        if self.is_gcm() {
+            16
+        } else {
+            10
+        }
     }
     fn ctr_cipher(self) -> &'static CipherRef {
-        if self == Self::AeadAes256Gcm { Cipher::aes_256_ctr() } else { Cipher::aes_128_ctr() }
+        if self == Self::AeadAes256Gcm {
+            Cipher::aes_256_ctr()
+        } else {
+            Cipher::aes_128_ctr()
+        }
     }
     fn gcm_cipher(self) -> &'static CipherRef {
-        if self == Self::AeadAes256Gcm { Cipher::aes_256_gcm() } else { Cipher::aes_128_gcm() }
+        if self == Self::AeadAes256Gcm {
+            Cipher::aes_256_gcm()
+        } else {
+            Cipher::aes_128_gcm()
+        }
     }
 }
 
@@ -78,15 +103,23 @@ pub enum SrtpError {
 }
 
 /// RFC 3711 §4.3.1 key derivation with key_derivation_rate 0.
-fn derive(profile: SrtpProfile, master_key: &[u8], master_salt: &[u8], label: u8, out: &mut [u8]) -> Result<(), SrtpError> {
+fn derive(
+    profile: SrtpProfile,
+    master_key: &[u8],
+    master_salt: &[u8],
+    label: u8,
+    out: &mut [u8],
+) -> Result<(), SrtpError> {
     let mut iv = [0u8; 16];
     iv[..master_salt.len()].copy_from_slice(master_salt);
     iv[7] ^= label;
     let mut ctx = CipherCtx::new().map_err(|_| SrtpError::Crypto)?;
-    ctx.encrypt_init(Some(profile.ctr_cipher()), Some(master_key), Some(&iv)).map_err(|_| SrtpError::Crypto)?;
+    ctx.encrypt_init(Some(profile.ctr_cipher()), Some(master_key), Some(&iv))
+        .map_err(|_| SrtpError::Crypto)?;
     out.fill(0);
     let n = out.len();
-    ctx.cipher_update_inplace(out, n).map_err(|_| SrtpError::Crypto)?;
+    ctx.cipher_update_inplace(out, n)
+        .map_err(|_| SrtpError::Crypto)?;
     Ok(())
 }
 
@@ -97,19 +130,39 @@ struct SessionKeys {
 }
 
 impl SessionKeys {
-    fn new(profile: SrtpProfile, mk: &[u8], ms: &[u8], base_label: u8, encrypt: bool) -> Result<Self, SrtpError> {
+    fn new(
+        profile: SrtpProfile,
+        mk: &[u8],
+        ms: &[u8],
+        base_label: u8,
+        encrypt: bool,
+    ) -> Result<Self, SrtpError> {
         let mut key = [0u8; 32];
         let key = &mut key[..profile.key_len()];
         derive(profile, mk, ms, base_label, key)?;
         let mut salt = [0u8; 14];
-        derive(profile, mk, ms, base_label + 2, &mut salt[..profile.salt_len()])?;
+        derive(
+            profile,
+            mk,
+            ms,
+            base_label + 2,
+            &mut salt[..profile.salt_len()],
+        )?;
         let mut cipher = CipherCtx::new().map_err(|_| SrtpError::Crypto)?;
-        let c = if profile.is_gcm() { profile.gcm_cipher() } else { profile.ctr_cipher() };
+        let c = if profile.is_gcm() {
+            profile.gcm_cipher()
+        } else {
+            profile.ctr_cipher()
+        };
         // CTR decryption is encryption; GCM needs the direction for tag handling.
         if encrypt || !profile.is_gcm() {
-            cipher.encrypt_init(Some(c), Some(key), None).map_err(|_| SrtpError::Crypto)?;
+            cipher
+                .encrypt_init(Some(c), Some(key), None)
+                .map_err(|_| SrtpError::Crypto)?;
         } else {
-            cipher.decrypt_init(Some(c), Some(key), None).map_err(|_| SrtpError::Crypto)?;
+            cipher
+                .decrypt_init(Some(c), Some(key), None)
+                .map_err(|_| SrtpError::Crypto)?;
         }
         let auth = if profile.is_gcm() {
             None
@@ -145,7 +198,11 @@ impl StreamIndex {
             return seq as u64;
         }
         let v = if self.s_l < 32768 {
-            if seq as i32 - self.s_l as i32 > 32768 { self.roc.wrapping_sub(1) } else { self.roc }
+            if seq as i32 - self.s_l as i32 > 32768 {
+                self.roc.wrapping_sub(1)
+            } else {
+                self.roc
+            }
         } else if (self.s_l as i32 - 32768) > seq as i32 {
             self.roc.wrapping_add(1)
         } else {
@@ -277,7 +334,8 @@ impl SrtpContext {
             let c = &mut self.rtp.cipher;
             c.encrypt_init(None, None, Some(&iv)).map_err(e)?;
             c.cipher_update(&pkt[..hl], None).map_err(e)?;
-            c.cipher_update_inplace(&mut pkt[hl..], len - hl).map_err(e)?;
+            c.cipher_update_inplace(&mut pkt[hl..], len - hl)
+                .map_err(e)?;
             c.cipher_final(&mut []).map_err(e)?;
             let mut tag = [0u8; 16];
             c.tag(&mut tag).map_err(e)?;
@@ -286,7 +344,8 @@ impl SrtpContext {
             let iv = Self::cm_iv(&self.rtp.salt, ssrc, idx);
             let c = &mut self.rtp.cipher;
             c.encrypt_init(None, None, Some(&iv)).map_err(e)?;
-            c.cipher_update_inplace(&mut pkt[hl..], len - hl).map_err(e)?;
+            c.cipher_update_inplace(&mut pkt[hl..], len - hl)
+                .map_err(e)?;
             let tag = self.rtp.hmac(&[&pkt[..], &roc.to_be_bytes()]);
             pkt.extend_from_slice(&tag[..self.profile.rtp_tag_len()]);
         }
@@ -317,7 +376,8 @@ impl SrtpContext {
             c.decrypt_init(None, None, Some(&iv)).map_err(e)?;
             c.set_tag(tag).map_err(e)?;
             c.cipher_update(&body[..hl], None).map_err(e)?;
-            c.cipher_update_inplace(&mut body[hl..], end - hl).map_err(e)?;
+            c.cipher_update_inplace(&mut body[hl..], end - hl)
+                .map_err(e)?;
             c.cipher_final(&mut []).map_err(|_| SrtpError::AuthFailed)?;
         } else {
             let tag = self.rtp.hmac(&[&pkt[..end], &roc.to_be_bytes()]);
@@ -327,7 +387,8 @@ impl SrtpContext {
             let iv = Self::cm_iv(&self.rtp.salt, ssrc, idx);
             let c = &mut self.rtp.cipher;
             c.encrypt_init(None, None, Some(&iv)).map_err(e)?;
-            c.cipher_update_inplace(&mut pkt[hl..end], end - hl).map_err(e)?;
+            c.cipher_update_inplace(&mut pkt[hl..end], end - hl)
+                .map_err(e)?;
         }
         self.streams.entry(ssrc).or_default().commit(idx);
         Ok(end)
@@ -400,7 +461,8 @@ impl SrtpContext {
             if encrypted {
                 c.cipher_update(&body[..8], None).map_err(e)?;
                 c.cipher_update(&eidx, None).map_err(e)?;
-                c.cipher_update_inplace(&mut body[8..], end - 8).map_err(e)?;
+                c.cipher_update_inplace(&mut body[8..], end - 8)
+                    .map_err(e)?;
             } else {
                 c.cipher_update(&body[..], None).map_err(e)?;
                 c.cipher_update(&eidx, None).map_err(e)?;
@@ -416,7 +478,8 @@ impl SrtpContext {
                 let iv = Self::cm_iv(&self.rtcp.salt, ssrc, index as u64);
                 let c = &mut self.rtcp.cipher;
                 c.encrypt_init(None, None, Some(&iv)).map_err(e)?;
-                c.cipher_update_inplace(&mut pkt[8..end], end - 8).map_err(e)?;
+                c.cipher_update_inplace(&mut pkt[8..end], end - 8)
+                    .map_err(e)?;
             }
         }
         // The SRTCP index is 31 bits; the shared replay window treats it as an extended index.
@@ -436,7 +499,10 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -463,7 +529,8 @@ mod tests {
         let salt: [u8; 14] = hex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD").try_into().unwrap();
         let iv = SrtpContext::cm_iv(&salt, 0, 0);
         let mut c = CipherCtx::new().unwrap();
-        c.encrypt_init(Some(Cipher::aes_128_ctr()), Some(&key), Some(&iv)).unwrap();
+        c.encrypt_init(Some(Cipher::aes_128_ctr()), Some(&key), Some(&iv))
+            .unwrap();
         let mut ks = [0u8; 32];
         c.cipher_update_inplace(&mut ks, 32).unwrap();
         assert_eq!(ks[..16].to_vec(), hex("E03EAD0935C95E80E166B16DD92B4EB4"));
@@ -512,7 +579,10 @@ mod tests {
             let n2 = rx.unprotect_rtcp(&mut c2);
             assert_eq!(n2, Err(SrtpError::Replayed));
             let mut c = pkt.clone();
-            SrtpContext::new(p, &key, false).unwrap().unprotect_rtcp(&mut c).unwrap();
+            SrtpContext::new(p, &key, false)
+                .unwrap()
+                .unprotect_rtcp(&mut c)
+                .unwrap();
             assert_eq!(&c[..n], &rtcp[..]);
             pkt[10] ^= 1;
             let mut fresh = SrtpContext::new(p, &key, false).unwrap();

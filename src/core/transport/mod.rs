@@ -39,10 +39,17 @@ impl LocalSocket {
     pub fn from_json(v: &Value) -> Option<Self> {
         Some(Self {
             id: v.get("socketId")?.as_u64()? as u32,
-            protocol: if v.get("protocol")?.as_str()? == "tcp" { Protocol::Tcp } else { Protocol::Udp },
+            protocol: if v.get("protocol")?.as_str()? == "tcp" {
+                Protocol::Tcp
+            } else {
+                Protocol::Udp
+            },
             ip: v.get("ip")?.as_str()?.to_string(),
             port: v.get("port")?.as_u64()? as u16,
-            announced: v.get("announcedAddress").and_then(Value::as_str).map(str::to_string),
+            announced: v
+                .get("announcedAddress")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
     pub fn tuple_json(&self, remote: SocketAddr) -> Value {
@@ -158,12 +165,17 @@ impl Transport {
     pub fn sockets(&self) -> Vec<u32> {
         match &self.flavor {
             Flavor::WebRtc(w) => w.sockets.iter().map(|s| s.id).collect(),
-            Flavor::Plain(p) => std::iter::once(p.socket.id).chain(p.rtcp_socket.as_ref().map(|s| s.id)).collect(),
+            Flavor::Plain(p) => std::iter::once(p.socket.id)
+                .chain(p.rtcp_socket.as_ref().map(|s| s.id))
+                .collect(),
         }
     }
 
     /// Where RTP (or RTCP) to the remote goes, if known, and the SRTP context to protect it.
-    pub fn destination(&mut self, rtcp: bool) -> Option<(u32, SocketAddr, Option<&mut SrtpContext>)> {
+    pub fn destination(
+        &mut self,
+        rtcp: bool,
+    ) -> Option<(u32, SocketAddr, Option<&mut SrtpContext>)> {
         match &mut self.flavor {
             Flavor::WebRtc(w) => {
                 let t = w.ice.selected?;
@@ -189,10 +201,16 @@ impl Transport {
                 Some(s.tuple_json(t.remote))
             }
             Flavor::Plain(p) => {
-                let local = p.socket.announced.clone().unwrap_or_else(|| p.socket.ip.clone());
+                let local = p
+                    .socket
+                    .announced
+                    .clone()
+                    .unwrap_or_else(|| p.socket.ip.clone());
                 Some(match p.tuple {
                     Some(r) => p.socket.tuple_json(r),
-                    None => json!({ "localAddress": local, "localIp": local, "localPort": p.socket.port, "protocol": "udp" }),
+                    None => {
+                        json!({ "localAddress": local, "localIp": local, "localPort": p.socket.port, "protocol": "udp" })
+                    }
                 })
             }
         }

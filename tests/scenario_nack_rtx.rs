@@ -1,0 +1,300 @@
+//! Scenario in simulated time: a sender, the SFU core and a receiver exchange RTP and RTCP over
+//! two lossy links (seeded, deterministic). The SFU NACKs the sender's losses, the receiver
+//! NACKs the SFU's, retransmissions travel as RTX, and in the end the receiver has every packet.
+
+use peerwave_sfu::core::dtls::DtlsCertificate;
+use peerwave_sfu::core::message::{Output, Request};
+use peerwave_sfu::core::worker::Engine;
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+const SOCK_IN: u32 = 1;
+const SOCK_OUT: u32 = 2;
+const SENDER_SSRC: u32 = 1111;
+const SENDER_RTX_SSRC: u32 = 2222;
+const CONSUMER_SSRC: u32 = 7777;
+const CONSUMER_RTX_SSRC: u32 = 7778;
+const PACKETS: u32 = 1000;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn lose(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+}
+
+fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+fn nack(sender: u32, media: u32, lost: &[u16]) -> Vec<u8> {
+    let mut out = Vec::new();
+    peerwave_sfu::core::rtcp::write_nack(&mut out, sender, media, lost);
+    out
+}
+
+fn request(
+    engine: &mut Engine,
+    now: Instant,
+    id: u32,
+    method: &str,
+    handler: &str,
+    data: Value,
+) -> Value {
+    engine.handle_request(
+        now,
+        Request {
+            id,
+            method: method.into(),
+            handler_id: handler.into(),
+            data,
+        },
+    );
+    let mut result = None;
+    let mut rest = VecDeque::new();
+    while let Some(o) = engine.poll_output() {
+        match o {
+            Output::Response { id: rid, result: r } if rid == id => {
+                result = Some(r.expect("request succeeds"))
+            }
+            other => rest.push_back(other),
+        }
+    }
+    assert!(rest.iter().all(|o| !matches!(o, Output::Response { .. })));
+    result.expect("a response")
+}
+
+/// Payload: a VP8 descriptor (keyframe for index 0) followed by the packet's index.
+fn payload(index: u32) -> Vec<u8> {
+    let mut p = vec![0x10, if index == 0 { 0x00 } else { 0x01 }, 0x9d, 0x01];
+    p.extend_from_slice(&index.to_be_bytes());
+    p.extend_from_slice(&[0xab; 200]);
+    p
+}
+
+fn index_of(payload: &[u8]) -> u32 {
+    u32::from_be_bytes(payload[4..8].try_into().unwrap())
+}
+
+#[test]
+fn nack_and_rtx_recover_every_packet_over_lossy_links() {
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut engine = Engine::new(
+        now,
+        SystemTime::now(),
+        DtlsCertificate::generate().unwrap(),
+        42,
+    );
+    let sender_addr: SocketAddr = "192.0.2.10:5000".parse().unwrap();
+    let receiver_addr: SocketAddr = "192.0.2.20:6000".parse().unwrap();
+
+    request(
+        &mut engine,
+        now,
+        1,
+        "worker.createRouter",
+        "",
+        json!({ "routerId": "r" }),
+    );
+    let sock = |id: u32, port: u16| json!([{ "socketId": id, "protocol": "udp", "ip": "127.0.0.1", "port": port }]);
+    request(
+        &mut engine,
+        now,
+        2,
+        "router.createPlainTransport",
+        "r",
+        json!({ "transportId": "in", "comedia": true, "rtcpMux": true, "_sockets": sock(SOCK_IN, 40000) }),
+    );
+    request(
+        &mut engine,
+        now,
+        3,
+        "router.createPlainTransport",
+        "r",
+        json!({ "transportId": "out", "comedia": false, "rtcpMux": true, "_sockets": sock(SOCK_OUT, 40001) }),
+    );
+    request(
+        &mut engine,
+        now,
+        4,
+        "transport.connect",
+        "out",
+        json!({ "ip": "192.0.2.20", "port": 6000 }),
+    );
+    let fb = json!([{ "type": "nack" }, { "type": "nack", "parameter": "pli" }]);
+    request(
+        &mut engine,
+        now,
+        5,
+        "transport.produce",
+        "in",
+        json!({
+            "producerId": "p", "kind": "video",
+            "rtpParameters": {
+                "codecs": [
+                    { "mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": fb },
+                    { "mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": { "apt": 96 } }
+                ],
+                "encodings": [{ "ssrc": SENDER_SSRC, "rtx": { "ssrc": SENDER_RTX_SSRC } }],
+                "headerExtensions": []
+            },
+            "rtpMapping": {
+                "codecs": [{ "payloadType": 96, "mappedPayloadType": 101 }, { "payloadType": 97, "mappedPayloadType": 102 }],
+                "encodings": [{ "ssrc": SENDER_SSRC, "mappedSsrc": 5555 }]
+            }
+        }),
+    );
+    request(
+        &mut engine,
+        now,
+        6,
+        "transport.consume",
+        "out",
+        json!({
+            "consumerId": "c", "producerId": "p", "kind": "video", "type": "simple",
+            "rtpParameters": {
+                "codecs": [
+                    { "mimeType": "video/VP8", "payloadType": 101, "clockRate": 90000, "rtcpFeedback": fb },
+                    { "mimeType": "video/rtx", "payloadType": 102, "clockRate": 90000, "parameters": { "apt": 101 } }
+                ],
+                "encodings": [{ "ssrc": CONSUMER_SSRC, "rtx": { "ssrc": CONSUMER_RTX_SSRC } }],
+                "headerExtensions": [],
+                "rtcp": { "cname": "x" }
+            }
+        }),
+    );
+
+    let mut loss = Rng(0x9e37_79b9_7f4a_7c15);
+    // Sender state: history for retransmission, its own RTX numbering.
+    let mut history: HashMap<u16, Vec<u8>> = HashMap::new();
+    let mut sender_rtx_seq = 0u16;
+    let mut sender_nacks = 0u32;
+    // Receiver state.
+    let mut received: BTreeSet<u32> = BTreeSet::new();
+    let mut recv_seqs: BTreeSet<u16> = BTreeSet::new();
+    let mut recv_highest: Option<u16> = None;
+    let mut receiver_rtx = 0u32;
+    let mut next_receiver_nack = now;
+
+    let step = Duration::from_millis(10);
+    let end = t0 + Duration::from_millis(10 * PACKETS as u64 + 3000);
+    let mut sent = 0u32;
+    let mut to_sfu: Vec<(u32, Vec<u8>)> = Vec::new();
+    while now < end {
+        if sent < PACKETS {
+            let seq = (60000u32 + sent) as u16; // wraps during the run
+            let pkt = rtp(96, seq, sent * 3000, SENDER_SSRC, &payload(sent));
+            history.insert(seq, pkt.clone());
+            if !loss.lose(5) {
+                to_sfu.push((SOCK_IN, pkt));
+            }
+            sent += 1;
+        }
+        // Receiver NACKs every gap below its highest sequence number, every 30 ms.
+        if now >= next_receiver_nack {
+            next_receiver_nack = now + Duration::from_millis(30);
+            if let Some(h) = recv_highest {
+                let lost: Vec<u16> = (1..=300u16)
+                    .map(|d| h.wrapping_sub(d))
+                    .filter(|s| !recv_seqs.contains(s))
+                    .collect();
+                let mut lost: Vec<u16> = lost
+                    .into_iter()
+                    .filter(|s| s.wrapping_sub(60000) < PACKETS as u16)
+                    .collect();
+                lost.sort_by_key(|s| s.wrapping_sub(60000));
+                for chunk in lost.chunks(16) {
+                    if !loss.lose(5) {
+                        to_sfu.push((SOCK_OUT, nack(9999, CONSUMER_SSRC, chunk)));
+                    }
+                }
+            }
+        }
+        for (sock, mut data) in to_sfu.drain(..) {
+            let from = if sock == SOCK_IN {
+                sender_addr
+            } else {
+                receiver_addr
+            };
+            engine.handle_datagram(now, sock, from, &mut data);
+        }
+        engine.handle_timeout(now);
+        while let Some(o) = engine.poll_output() {
+            let Output::Transmit { socket, to, data } = o else {
+                continue;
+            };
+            let is_rtcp = data.len() >= 2 && (192..=223).contains(&data[1]);
+            if socket == SOCK_IN {
+                assert_eq!(to, sender_addr);
+                // RTCP to the sender: NACKs get RTX answers.
+                if is_rtcp && data[1] == 205 && !loss.lose(5) {
+                    sender_nacks += 1;
+                    let mut items = Vec::new();
+                    assert!(peerwave_sfu::core::rtcp::split_compound(&data, &mut items));
+                    for it in items.iter().filter(|i| i.pt == 205 && i.count == 1) {
+                        peerwave_sfu::core::rtcp::for_each_nack(it, |s| {
+                            if let Some(orig) = history.get(&s) {
+                                sender_rtx_seq = sender_rtx_seq.wrapping_add(1);
+                                let mut p = s.to_be_bytes().to_vec();
+                                p.extend_from_slice(&orig[12..]);
+                                if !loss.lose(5) {
+                                    to_sfu.push((
+                                        SOCK_IN,
+                                        rtp(97, sender_rtx_seq, 0, SENDER_RTX_SSRC, &p),
+                                    ));
+                                }
+                            }
+                        });
+                    }
+                }
+            } else {
+                assert_eq!((socket, to), (SOCK_OUT, receiver_addr));
+                if is_rtcp || loss.lose(5) {
+                    continue;
+                }
+                let ssrc = u32::from_be_bytes(data[8..12].try_into().unwrap());
+                let (seq, body) = if ssrc == CONSUMER_RTX_SSRC {
+                    assert_eq!(data[1] & 0x7f, 102);
+                    receiver_rtx += 1;
+                    (u16::from_be_bytes([data[12], data[13]]), &data[14..])
+                } else {
+                    assert_eq!((ssrc, data[1] & 0x7f), (CONSUMER_SSRC, 101));
+                    (u16::from_be_bytes([data[2], data[3]]), &data[12..])
+                };
+                received.insert(index_of(body));
+                recv_seqs.insert(seq);
+                if recv_highest.is_none_or(|h| (seq.wrapping_sub(h) as i16) > 0) {
+                    recv_highest = Some(seq);
+                }
+            }
+        }
+        now += step;
+    }
+
+    let missing: Vec<u32> = (0..PACKETS).filter(|i| !received.contains(i)).collect();
+    assert!(
+        missing.is_empty(),
+        "receiver misses {} packets: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    assert!(sender_nacks > 0, "the SFU asked the sender for its losses");
+    assert!(
+        receiver_rtx > 0,
+        "the SFU answered the receiver's NACKs with RTX"
+    );
+}
