@@ -156,3 +156,13 @@ describe('Worker', () => {
 		worker.close();
 	});
 });
+
+test('setLogEventListeners() receives log lines with their namespace', async () => {
+	const lines = [];
+	mediasoup.setLogEventListeners({ ondebug: (ns, log) => lines.push([ns, log]) });
+	const worker = await createWorker();
+	worker.close();
+	mediasoup.setLogEventListeners();
+	expect(lines).toContainEqual(['mediasoup', 'createWorker()']);
+	expect(lines).toContainEqual(['mediasoup:Worker', 'close()']);
+});

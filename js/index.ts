@@ -1,4 +1,4 @@
-import { Logger } from './Logger';
+import { Logger, LogEventListeners } from './Logger';
 import { EnhancedEventEmitter } from './enhancedEvents';
 import { Worker, WorkerSettings } from './Worker';
 import { supportedRtpCapabilities } from './supportedRtpCapabilities';
@@ -49,7 +49,8 @@ export function getSupportedRtpCapabilities(): RtpCapabilities {
 	return utils.clone(supportedRtpCapabilities);
 }
 
-/** Accepted for compatibility with mediasoup ≥ 3.15: log events go through `debug`. */
-export function setLogEventListeners(_listeners?: unknown): void {
-	logger.debug('setLogEventListeners() | ignored: logs go through the debug package');
+/** Also delivers the facade's log lines to these listeners (mediasoup ≥ 3.15). */
+export function setLogEventListeners(listeners?: LogEventListeners): void {
+	logger.debug('setLogEventListeners()');
+	Logger.setListeners(listeners);
 }
