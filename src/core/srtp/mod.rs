@@ -148,6 +148,23 @@ impl SessionKeys {
             base_label + 2,
             &mut salt[..profile.salt_len()],
         )?;
+        let mut auth = [0u8; 20];
+        if !profile.is_gcm() {
+            derive(profile, mk, ms, base_label + 1, &mut auth)?;
+        }
+        Self::from_session(profile, key, &salt[..profile.salt_len()], &auth, encrypt)
+    }
+
+    /// From already derived session keys (RFC 7714's test vectors are given this way).
+    fn from_session(
+        profile: SrtpProfile,
+        key: &[u8],
+        salt: &[u8],
+        auth_key: &[u8],
+        encrypt: bool,
+    ) -> Result<Self, SrtpError> {
+        let mut s = [0u8; 14];
+        s[..salt.len()].copy_from_slice(salt);
         let mut cipher = CipherCtx::new().map_err(|_| SrtpError::Crypto)?;
         let c = if profile.is_gcm() {
             profile.gcm_cipher()
@@ -167,11 +184,13 @@ impl SessionKeys {
         let auth = if profile.is_gcm() {
             None
         } else {
-            let mut ak = [0u8; 20];
-            derive(profile, mk, ms, base_label + 1, &mut ak)?;
-            Some(Hmac::<Sha1>::new_from_slice(&ak).map_err(|_| SrtpError::Crypto)?)
+            Some(Hmac::<Sha1>::new_from_slice(auth_key).map_err(|_| SrtpError::Crypto)?)
         };
-        Ok(Self { cipher, salt, auth })
+        Ok(Self {
+            cipher,
+            salt: s,
+            auth,
+        })
     }
 
     fn hmac(&self, parts: &[&[u8]]) -> [u8; 20] {
@@ -271,6 +290,19 @@ impl SrtpContext {
             rtcp_replay: HashMap::new(),
             encrypt,
         })
+    }
+
+    #[cfg(test)]
+    fn from_session_keys(profile: SrtpProfile, key: &[u8], salt: &[u8], encrypt: bool) -> Self {
+        Self {
+            profile,
+            rtp: SessionKeys::from_session(profile, key, salt, &[0; 20], encrypt).unwrap(),
+            rtcp: SessionKeys::from_session(profile, key, salt, &[0; 20], encrypt).unwrap(),
+            streams: HashMap::new(),
+            rtcp_index: 0,
+            rtcp_replay: HashMap::new(),
+            encrypt,
+        }
     }
 
     pub fn profile(&self) -> SrtpProfile {
@@ -535,6 +567,34 @@ mod tests {
         c.cipher_update_inplace(&mut ks, 32).unwrap();
         assert_eq!(ks[..16].to_vec(), hex("E03EAD0935C95E80E166B16DD92B4EB4"));
         assert_eq!(ks[16..].to_vec(), hex("D23513162B02D0F72A43A2FE4A5F97AB"));
+    }
+
+    /// RFC 7714 §16: "Gallia est omnis divisa in partes tres", SSRC 0x5501a0b2, seq 0xf17b,
+    /// given session key 00..0f (or 00..1f) and salt "Quid pro quo".
+    #[test]
+    fn rfc7714_gcm_vectors() {
+        let rtp = hex("8040f17b8041f8d35501a0b247616c6c696120657374206f6d6e69732064697669736120696e207061727465732074726573");
+        let salt = hex("517569642070726f2071756f");
+        for (profile, key, expected) in [
+            (
+                SrtpProfile::AeadAes128Gcm,
+                hex("000102030405060708090a0b0c0d0e0f"),
+                "8040f17b8041f8d35501a0b2f24de3a3fb34de6cacba861c9d7e4bcabe633bd50d294e6f42a5f47a51c7d19b36de3adf8833899d7f27beb16a9152cf765ee4390cce",
+            ),
+            (
+                SrtpProfile::AeadAes256Gcm,
+                hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+                "8040f17b8041f8d35501a0b232b1de78a822fe12ef9f78fa332e33aab18012389a58e2f3b50b2a0276ffae0f1ba63799b87b7aa3db36dfffd6b0f9bb7878d7a76c13",
+            ),
+        ] {
+            let mut tx = SrtpContext::from_session_keys(profile, &key, &salt, true);
+            let mut pkt = rtp.clone();
+            tx.protect_rtp(&mut pkt).unwrap();
+            assert_eq!(pkt, hex(expected), "{profile:?}");
+            let mut rx = SrtpContext::from_session_keys(profile, &key, &salt, false);
+            let n = rx.unprotect_rtp(&mut pkt).unwrap();
+            assert_eq!(&pkt[..n], &rtp[..]);
+        }
     }
 
     fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
