@@ -122,7 +122,8 @@ test('transport.consume(): fields, mid, paused, events and errors', async () => 
 	expect(consumer.paused).toBe(true);
 	expect(consumer.producerPaused).toBe(false);
 	expect(consumer.priority).toBe(1);
-	expect(consumer.score).toEqual({ score: 10, producerScore: 10, producerScores: [] });
+	// The producer has sent nothing yet: its encoding scores are 0 (as mediasoup reports).
+	expect(consumer.score).toEqual({ score: 10, producerScore: 0, producerScores: [0] });
 	// MIDs are assigned per transport in order: the simulcast test above took '0'.
 	expect(consumer.rtpParameters.mid).toBe('1');
 	expect(consumer.rtpParameters.codecs).toHaveLength(1);

@@ -63,7 +63,7 @@ describe('Worker', () => {
 		await expect(createWorker({ logLevel: 'chicken' })).rejects.toThrow(TypeError);
 		await expect(createWorker({ logTags: ['chicken'] })).rejects.toThrow(TypeError);
 		await expect(createWorker({ rtcMinPort: 1000, rtcMaxPort: 999 })).rejects.toThrow(/rtcMinPort/);
-		await expect(createWorker({ rtcMinPort: 0 })).rejects.toThrow(TypeError);
+		await expect(createWorker({ rtcMinPort: -1 })).rejects.toThrow(TypeError);
 		await expect(createWorker({ rtcMaxPort: 70000 })).rejects.toThrow(TypeError);
 		await expect(
 			createWorker({ dtlsCertificateFile: '/notfound/cert.pem', dtlsPrivateKeyFile: '/notfound/priv.pem' })

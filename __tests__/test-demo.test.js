@@ -41,6 +41,9 @@ test('two browser pages join the demo room and see and hear each other', async (
 			const s = await page.evaluate(() => window.demoStats());
 			return s.framesDecoded > 30 && s.totalSamplesReceived > 0 ? s : null;
 		}, 30000);
+		if (!stats) {
+			console.log("demo page stats:", await page.evaluate(() => window.demoStats()), await page.textContent("#status"));
+		}
 		expect(stats).toBeTruthy();
 		expect(stats.remotes).toBe(1);
 		expect(await page.textContent('#status')).toMatch(/joined as peer-/);

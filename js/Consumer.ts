@@ -242,8 +242,8 @@ export class Consumer<ConsumerAppData extends AppData = AppData> extends Enhance
 
 	async pause(): Promise<void> {
 		logger.debug('pause()');
-		const wasPaused = this.#paused;
 		await this.#channel.request('consumer.pause', this.id);
+		const wasPaused = this.#paused;
 		this.#paused = true;
 		if (!wasPaused && !this.#producerPaused) {
 			this.#observer.safeEmit('pause');
@@ -252,8 +252,8 @@ export class Consumer<ConsumerAppData extends AppData = AppData> extends Enhance
 
 	async resume(): Promise<void> {
 		logger.debug('resume()');
-		const wasPaused = this.#paused;
 		await this.#channel.request('consumer.resume', this.id);
+		const wasPaused = this.#paused;
 		this.#paused = false;
 		if (wasPaused && !this.#producerPaused) {
 			this.#observer.safeEmit('resume');
@@ -265,7 +265,7 @@ export class Consumer<ConsumerAppData extends AppData = AppData> extends Enhance
 		if (typeof spatialLayer !== 'number') {
 			throw new TypeError('spatialLayer must be a number');
 		}
-		if (temporalLayer !== undefined && typeof temporalLayer !== 'number') {
+		if (temporalLayer != null && typeof temporalLayer !== 'number') {
 			throw new TypeError('if given, temporalLayer must be a number');
 		}
 		const data = await this.#channel.request('consumer.setPreferredLayers', this.id, { spatialLayer, temporalLayer });

@@ -163,6 +163,10 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 		if (data.rtcpTuple) {
 			this.#data.rtcpTuple = data.rtcpTuple;
 		}
+		// The remote may have chosen another crypto suite: ours follows it.
+		if (data.srtpParameters) {
+			this.#data.srtpParameters = data.srtpParameters;
+		}
 	}
 
 	#onNotification(event: string, data: any): void {

@@ -207,8 +207,8 @@ export class Producer<ProducerAppData extends AppData = AppData> extends Enhance
 
 	async pause(): Promise<void> {
 		logger.debug('pause()');
-		const wasPaused = this.#paused;
 		await this.#channel.request('producer.pause', this.id);
+		const wasPaused = this.#paused;
 		this.#paused = true;
 		if (!wasPaused) {
 			this.#observer.safeEmit('pause');
@@ -217,8 +217,8 @@ export class Producer<ProducerAppData extends AppData = AppData> extends Enhance
 
 	async resume(): Promise<void> {
 		logger.debug('resume()');
-		const wasPaused = this.#paused;
 		await this.#channel.request('producer.resume', this.id);
+		const wasPaused = this.#paused;
 		this.#paused = false;
 		if (wasPaused) {
 			this.#observer.safeEmit('resume');

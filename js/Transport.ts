@@ -386,7 +386,7 @@ export abstract class Transport<
 			paused: status.paused,
 			producerPaused: status.producerPaused,
 			score: status.score,
-			preferredLayers: status.preferredLayers,
+			preferredLayers: status.preferredLayers ?? undefined,
 		});
 		this.consumers.set(consumer.id, consumer);
 		consumer.on('@close', () => this.consumers.delete(consumer.id));

@@ -211,7 +211,9 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 				throw new TypeError('wrong dtlsParameters.fingerprints entry');
 			}
 		}
-		await this.channel.request('transport.connect', this.internal.transportId, { dtlsParameters });
+		const { dtlsLocalRole } = await this.channel.request('transport.connect', this.internal.transportId, { dtlsParameters });
+		// Our DTLS role is known now: reflect it as mediasoup does.
+		this.#data.dtlsParameters.role = dtlsLocalRole;
 	}
 
 	async restartIce(): Promise<IceParameters> {

@@ -105,7 +105,7 @@ function validateSettings(s: WorkerSettings): { min: number; max: number } {
 	const min = s.portRange?.min ?? s.rtcMinPort ?? 10000;
 	const max = s.portRange?.max ?? s.rtcMaxPort ?? 59999;
 	for (const [name, v] of [['rtcMinPort', min], ['rtcMaxPort', max]] as const) {
-		if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
+		if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) {
 			throw new TypeError(`wrong settings: invalid ${name} ${v}`);
 		}
 	}

@@ -94,6 +94,143 @@ fn ext_ids_of(params: &Value) -> ExtIds {
     ids
 }
 
+/// The producer checks mediasoup's worker makes beyond the facade's ortc validation.
+fn validate_producer_parameters(rtp: &Value, mapping: &Value) -> Result<(), CoreError> {
+    let codecs = rtp["codecs"].as_array().map_or(0, Vec::len);
+    if codecs == 0 {
+        return Err(CoreError::type_error("empty rtpParameters.codecs"));
+    }
+    let encodings = rtp["encodings"].as_array().cloned().unwrap_or_default();
+    if encodings.is_empty() {
+        return Err(CoreError::type_error("empty rtpParameters.encodings"));
+    }
+    let maps = mapping["encodings"].as_array().map_or(0, Vec::len);
+    if maps != encodings.len() {
+        return Err(CoreError::type_error(
+            "rtpParameters.encodings size does not match rtpMapping.encodings size",
+        ));
+    }
+    let has_id = |e: &Value| {
+        e["ssrc"].as_u64().is_some() || e["rid"].as_str().is_some_and(|r| !r.is_empty())
+    };
+    if encodings.len() > 1 && !encodings.iter().all(has_id) {
+        return Err(CoreError::type_error(
+            "wrong entry in rtpParameters.encodings (missing ssrc or rid)",
+        ));
+    }
+    let mid = rtp["mid"].as_str().unwrap_or("");
+    if mid.is_empty() && encodings.len() == 1 && !has_id(&encodings[0]) {
+        return Err(CoreError::type_error(
+            "wrong entry in rtpParameters.encodings (missing ssrc or rid, or rtpParameters.mid)",
+        ));
+    }
+    for e in rtp["headerExtensions"].as_array().into_iter().flatten() {
+        if e["id"].as_u64() == Some(0) {
+            return Err(CoreError::type_error("RTP extension id cannot be 0"));
+        }
+    }
+    Ok(())
+}
+
+/// Stores parameters the way mediasoup's worker reports them back in `dump()`: every encoding
+/// names its codec payload type, and an empty RTCP feedback parameter is left out.
+fn normalize_rtp_parameters(rtp: &mut Value) {
+    for c in rtp
+        .get_mut("codecs")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(m) = c["mimeType"].as_str().and_then(canonical_mime) {
+            c["mimeType"] = json!(m);
+        }
+    }
+    let first_media = rtp["codecs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|c| {
+            let mime = c["mimeType"].as_str()?.to_ascii_lowercase();
+            (!mime.ends_with("/rtx")).then(|| c["payloadType"].clone())
+        });
+    if let (Some(pt), Some(encs)) = (
+        first_media,
+        rtp.get_mut("encodings").and_then(Value::as_array_mut),
+    ) {
+        for e in encs {
+            if e.get("codecPayloadType").is_none_or(Value::is_null) {
+                e["codecPayloadType"] = pt.clone();
+            }
+        }
+    }
+    for c in rtp
+        .get_mut("codecs")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        for fb in c
+            .get_mut("rtcpFeedback")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if fb["parameter"].as_str() == Some("") {
+                if let Some(o) = fb.as_object_mut() {
+                    o.remove("parameter");
+                }
+            }
+        }
+    }
+}
+
+/// mediasoup's spelling of a MIME type ("video/h264" → "video/H264").
+fn canonical_mime(mime: &str) -> Option<String> {
+    const SUBTYPES: [&str; 22] = [
+        "opus",
+        "multiopus",
+        "PCMU",
+        "PCMA",
+        "ISAC",
+        "G722",
+        "iLBC",
+        "SILK",
+        "CN",
+        "telephone-event",
+        "rtx",
+        "ulpfec",
+        "flexfec",
+        "x-ulpfec",
+        "red",
+        "VP8",
+        "VP9",
+        "H264",
+        "H264-SVC",
+        "H265",
+        "AV1",
+        "x-flexfec",
+    ];
+    let (kind, sub) = mime.split_once('/')?;
+    let kind = kind.to_ascii_lowercase();
+    let sub = SUBTYPES
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(sub))
+        .map_or(sub, |s| *s);
+    Some(format!("{kind}/{sub}"))
+}
+
+/// Keeps the trace event types a class knows, in the order given (mediasoup drops the rest).
+fn trace_types(d: &Value, known: &[&str]) -> Vec<String> {
+    d.get("types")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|t| known.contains(t))
+        .map(str::to_string)
+        .collect()
+}
+
 fn has_fb(codec: &Value, ty: &str, param: &str) -> bool {
     codec
         .get("rtcpFeedback")
@@ -502,6 +639,7 @@ impl Engine {
             srtp_in: None,
             srtp_out: None,
             srtp_params: None,
+            connected: false,
         };
         if d.get("enableSrtp")
             .and_then(Value::as_bool)
@@ -514,13 +652,9 @@ impl Engine {
             let profile = SrtpProfile::from_name(suite).ok_or_else(|| {
                 CoreError::type_error(format!("invalid srtpCryptoSuite '{suite}'"))
             })?;
-            let mut key = vec![0u8; profile.key_len() + profile.salt_len()];
-            openssl::rand::rand_bytes(&mut key).map_err(|e| CoreError::error(e.to_string()))?;
-            p.srtp_out = Some(
-                SrtpContext::new(profile, &key, true)
-                    .map_err(|_| CoreError::error("SRTP init failed"))?,
-            );
-            p.srtp_params = Some(json!({ "cryptoSuite": suite, "keyBase64": base64_encode(&key) }));
+            let (ctx, params) = local_srtp(profile)?;
+            p.srtp_out = Some(ctx);
+            p.srtp_params = Some(params);
         }
         let rtcp_ssrc = self.random_u32();
         let t = Transport::new(
@@ -659,15 +793,8 @@ impl Engine {
                 Ok(Value::Null)
             }
             "transport.enableTraceEvent" => {
-                let types = d
-                    .get("types")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                self.transports.get_mut(&k).expect("checked").trace_types = types
-                    .iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect();
+                self.transports.get_mut(&k).expect("checked").trace_types =
+                    trace_types(d, &["probation", "bwe"]);
                 Ok(Value::Null)
             }
             "transport.produce" => self.produce(k, d),
@@ -747,7 +874,20 @@ impl Engine {
                 Ok(json!({ "dtlsLocalRole": role }))
             }
             Flavor::Plain(p) => {
+                if p.connected {
+                    return Err(CoreError::error(
+                        "connect() already called [method:transport.connect]",
+                    ));
+                }
+                // Validate everything first: a rejected connect() changes nothing.
+                let mut srtp_in = None;
+                let mut new_local = None;
                 if let Some(sp) = d.get("srtpParameters").filter(|v| !v.is_null()) {
+                    let Some(out) = p.srtp_out.as_ref() else {
+                        return Err(CoreError::type_error(
+                            "srtpParameters given but SRTP is not enabled",
+                        ));
+                    };
                     let suite = str_field(sp, "cryptoSuite")?;
                     let profile = SrtpProfile::from_name(suite).ok_or_else(|| {
                         CoreError::type_error(format!(
@@ -756,40 +896,63 @@ impl Engine {
                     })?;
                     let key = base64_decode(str_field(sp, "keyBase64")?)
                         .ok_or_else(|| CoreError::type_error("invalid srtpParameters.keyBase64"))?;
-                    if p.srtp_out.is_none() {
-                        return Err(CoreError::error("SRTP not enabled"));
-                    }
-                    let ctx = SrtpContext::new(profile, &key, false).map_err(|_| {
+                    srtp_in = Some(SrtpContext::new(profile, &key, false).map_err(|_| {
                         CoreError::type_error("invalid srtpParameters.keyBase64 length")
-                    })?;
-                    p.srtp_in = Some(ctx);
+                    })?);
+                    // The remote chose another suite: ours follows, with a fresh key.
+                    if out.profile() != profile {
+                        new_local = Some(local_srtp(profile)?);
+                    }
                 } else if p.srtp_out.is_some() {
                     return Err(CoreError::type_error(
                         "missing srtpParameters (SRTP enabled)",
                     ));
                 }
-                if p.comedia {
-                    return Ok(json!({ "tuple": null }));
+                let mut tuples = None;
+                if !p.comedia {
+                    let ip = str_field(d, "ip")?;
+                    let ipaddr: std::net::IpAddr = ip
+                        .parse()
+                        .map_err(|_| CoreError::type_error(format!("invalid IP '{ip}'")))?;
+                    let port = field(d, "port")?
+                        .as_u64()
+                        .filter(|p| *p > 0 && *p < 65536)
+                        .ok_or_else(|| CoreError::type_error("wrong port"))?
+                        as u16;
+                    let rtcp = if p.rtcp_mux {
+                        None
+                    } else {
+                        let rp = d
+                            .get("rtcpPort")
+                            .and_then(Value::as_u64)
+                            .filter(|p| *p > 0 && *p < 65536)
+                            .ok_or_else(|| {
+                                CoreError::type_error(
+                                    "missing rtcpPort (required with rtcpMux: false)",
+                                )
+                            })?;
+                        Some(SocketAddr::new(ipaddr, rp as u16))
+                    };
+                    tuples = Some((SocketAddr::new(ipaddr, port), rtcp));
                 }
-                let ip = str_field(d, "ip")?;
-                let ipaddr: std::net::IpAddr = ip
-                    .parse()
-                    .map_err(|_| CoreError::type_error(format!("invalid IP '{ip}'")))?;
-                let port = field(d, "port")?
-                    .as_u64()
-                    .filter(|p| *p > 0 && *p < 65536)
-                    .ok_or_else(|| CoreError::type_error("wrong port"))?
-                    as u16;
-                p.tuple = Some(SocketAddr::new(ipaddr, port));
-                if !p.rtcp_mux {
-                    let rp = d.get("rtcpPort").and_then(Value::as_u64).ok_or_else(|| {
-                        CoreError::type_error("missing rtcpPort (required with rtcpMux: false)")
-                    })?;
-                    p.rtcp_tuple = Some(SocketAddr::new(ipaddr, rp as u16));
+                if let Some((ctx, params)) = new_local {
+                    p.srtp_out = Some(ctx);
+                    p.srtp_params = Some(params);
                 }
+                if srtp_in.is_some() {
+                    p.srtp_in = srtp_in;
+                }
+                if let Some((rtp, rtcp)) = tuples {
+                    p.tuple = Some(rtp);
+                    p.rtcp_tuple = rtcp.or(p.rtcp_mux.then_some(rtp));
+                }
+                p.connected = true;
+                let srtp_params = p.srtp_params.clone();
                 let tuple = t.tuple_json();
                 let rtcp_tuple = t.rtcp_tuple_json();
-                Ok(json!({ "tuple": tuple, "rtcpTuple": rtcp_tuple }))
+                Ok(
+                    json!({ "tuple": tuple, "rtcpTuple": rtcp_tuple, "srtpParameters": srtp_params }),
+                )
             }
         }
     }
@@ -896,8 +1059,10 @@ impl Engine {
             )));
         }
         let kind = str_field(d, "kind")?.to_string();
-        let rtp = field(d, "rtpParameters")?.clone();
+        let mut rtp = field(d, "rtpParameters")?.clone();
         let mapping = field(d, "rtpMapping")?;
+        validate_producer_parameters(&rtp, mapping)?;
+        normalize_rtp_parameters(&mut rtp);
         let mut codecs = Vec::new();
         for c in field(&rtp, "codecs")?.as_array().into_iter().flatten() {
             let pt = field(c, "payloadType")?.as_u64().unwrap_or(0) as u8;
@@ -1027,7 +1192,8 @@ impl Engine {
             CoreError::not_found(format!("Producer not found [producerId:{producer_id}]"))
         })?;
         let kind = str_field(d, "kind")?.to_string();
-        let rtp = field(d, "rtpParameters")?.clone();
+        let mut rtp = field(d, "rtpParameters")?.clone();
+        normalize_rtp_parameters(&mut rtp);
         let ctype = d
             .get("type")
             .and_then(Value::as_str)
@@ -1106,14 +1272,46 @@ impl Engine {
             t.consumer_ssrcs.insert(r, ck);
         }
         let (paused, producer_paused) = (c.paused, c.producer_paused);
+        if c.ctype == "simulcast" || c.ctype == "svc" {
+            let pl = d.get("preferredLayers");
+            let spatial = pl
+                .and_then(|l| l.get("spatialLayer"))
+                .and_then(Value::as_u64);
+            let temporal = pl
+                .and_then(|l| l.get("temporalLayer"))
+                .and_then(Value::as_u64);
+            c.preferred_layers = Some(clamp_layers(&c.rtp_parameters, spatial, temporal));
+        }
+        let preferred_layers = c.preferred_layers.clone();
         let active = c.is_active();
+        let score = self.consumer_score(&c);
         self.consumers.insert(ck, c);
         if active {
             self.request_keyframe_for(ck);
         }
-        Ok(
-            json!({ "paused": paused, "producerPaused": producer_paused, "score": { "score": 10, "producerScore": 10, "producerScores": [] } }),
-        )
+        Ok(json!({
+            "paused": paused,
+            "producerPaused": producer_paused,
+            "score": score,
+            "preferredLayers": preferred_layers,
+        }))
+    }
+
+    /// `{ score, producerScore, producerScores }` as mediasoup reports it: the producer's
+    /// per-encoding scores are 0 until their stream has been seen.
+    fn consumer_score(&self, c: &Consumer) -> Value {
+        let all: Vec<u8> = self
+            .producers
+            .get(&c.producer)
+            .map(|p| {
+                p.streams
+                    .iter()
+                    .map(|s| s.as_ref().map_or(0, |s| s.score))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let producer_score = all.get(c.encoding).copied().unwrap_or(0);
+        json!({ "score": c.score, "producerScore": producer_score, "producerScores": all })
     }
 
     fn request_keyframe_for(&mut self, ck: u32) {
@@ -1193,15 +1391,8 @@ impl Engine {
                 Ok(Value::Null)
             }
             "producer.enableTraceEvent" => {
-                let types = d
-                    .get("types")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                self.producers.get_mut(&k).expect("checked").trace_types = types
-                    .iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect();
+                self.producers.get_mut(&k).expect("checked").trace_types =
+                    trace_types(d, &["rtp", "keyframe", "nack", "pli", "fir", "sr"]);
                 Ok(Value::Null)
             }
             _ => Err(CoreError::error(format!("unknown method '{m}'"))),
@@ -1270,22 +1461,23 @@ impl Engine {
             }
             "consumer.setPreferredLayers" => {
                 let c = self.consumers.get_mut(&k).expect("checked");
-                if c.ctype == "simple" {
+                if c.ctype == "simple" || c.ctype == "pipe" {
                     return Ok(Value::Null);
                 }
-                c.preferred_layers = Some(d.clone());
-                Ok(d.clone())
+                let spatial = field(d, "spatialLayer")?
+                    .as_u64()
+                    .ok_or_else(|| CoreError::type_error("wrong spatialLayer"))?;
+                let layers = clamp_layers(
+                    &c.rtp_parameters,
+                    Some(spatial),
+                    d.get("temporalLayer").and_then(Value::as_u64),
+                );
+                c.preferred_layers = Some(layers.clone());
+                Ok(layers)
             }
             "consumer.enableTraceEvent" => {
-                let types = d
-                    .get("types")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                self.consumers.get_mut(&k).expect("checked").trace_types = types
-                    .iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect();
+                self.consumers.get_mut(&k).expect("checked").trace_types =
+                    trace_types(d, &["rtp", "keyframe", "nack", "pli", "fir"]);
                 Ok(Value::Null)
             }
             _ => Err(CoreError::error(format!("unknown method '{m}'"))),
@@ -1940,6 +2132,50 @@ impl Engine {
             self.notify(&id, "score", data);
         }
     }
+}
+
+/// A fresh local SRTP context and the `srtpParameters` that announce its key.
+fn local_srtp(profile: SrtpProfile) -> Result<(SrtpContext, Value), CoreError> {
+    let mut key = vec![0u8; profile.key_len() + profile.salt_len()];
+    openssl::rand::rand_bytes(&mut key).map_err(|e| CoreError::error(e.to_string()))?;
+    let ctx =
+        SrtpContext::new(profile, &key, true).map_err(|_| CoreError::error("SRTP init failed"))?;
+    Ok((
+        ctx,
+        json!({ "cryptoSuite": profile.name(), "keyBase64": base64_encode(&key) }),
+    ))
+}
+
+/// Preferred layers clamped to what a consumer's single encoding offers (its scalabilityMode);
+/// a missing layer means the highest.
+fn clamp_layers(rtp: &Value, spatial: Option<u64>, temporal: Option<u64>) -> Value {
+    let mode = rtp["encodings"][0]["scalabilityMode"]
+        .as_str()
+        .unwrap_or("L1T1");
+    let (max_s, max_t) = parse_layers(mode);
+    let s = spatial.map_or(max_s - 1, |s| s.min(max_s - 1));
+    let t = temporal.map_or(max_t - 1, |t| t.min(max_t - 1));
+    json!({ "spatialLayer": s, "temporalLayer": t })
+}
+
+/// Spatial and temporal layer counts of a scalability mode such as "L3T3_KEY" or "S2T1".
+fn parse_layers(mode: &str) -> (u64, u64) {
+    let b = mode.as_bytes();
+    if b.len() < 4 || !(b[0] == b'L' || b[0] == b'S') {
+        return (1, 1);
+    }
+    let rest = &mode[1..];
+    let Some(t) = rest.find('T') else {
+        return (1, 1);
+    };
+    let s: u64 = rest[..t].parse().unwrap_or(1);
+    let tl: u64 = rest[t + 1..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(1);
+    (s.max(1), tl.max(1))
 }
 
 fn random_token(len: usize) -> String {

@@ -98,6 +98,8 @@ pub struct Plain {
     pub srtp_in: Option<SrtpContext>,
     pub srtp_out: Option<SrtpContext>,
     pub srtp_params: Option<Value>,
+    /// connect() succeeded once (mediasoup allows it once).
+    pub connected: bool,
 }
 
 pub enum Flavor {
