@@ -2,56 +2,11 @@
 // Real RTP from Node UDP sockets: sender → PlainTransport (comedia) → Producer → Consumer →
 // PlainTransport → receiver. Checks rewriting, NACK/RTX, PLI, producer-side NACKs and
 // pause/resume continuity on the wire.
-const dgram = require('node:dgram');
 const mediasoup = require('../');
-const { mediaCodecs, rtp, parseRtp, isRtcp, nack, pli, parseRtcp } = require('./helpers/media');
+const { mediaCodecs, rtp, parseRtp, isRtcp, nack, pli, parseRtcp, socket, collector } = require('./helpers/media');
 
 const VP8_KEY = Buffer.from([0x10, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3, 4]);
 const VP8_DELTA = Buffer.from([0x10, 0x01, 5, 6, 7, 8]);
-
-function socket() {
-	return new Promise(resolve => {
-		const s = dgram.createSocket('udp4');
-		s.bind(0, '127.0.0.1', () => resolve(s));
-	});
-}
-
-/** Collects datagrams; `next(pred)` resolves with the first (past or future) match. */
-function collector(sock) {
-	const seen = [];
-	const waiters = [];
-	sock.on('message', msg => {
-		seen.push(msg);
-		for (let i = waiters.length - 1; i >= 0; i--) {
-			if (waiters[i].pred(msg)) {
-				waiters[i].resolve(msg);
-				waiters.splice(i, 1);
-			}
-		}
-	});
-	return {
-		seen,
-		next(pred, ms = 3000) {
-			const found = seen.find(pred);
-			if (found) {
-				return Promise.resolve(found);
-			}
-			return new Promise((resolve, reject) => {
-				const timer = setTimeout(() => reject(new Error('timeout waiting for packet')), ms);
-				waiters.push({
-					pred,
-					resolve: m => {
-						clearTimeout(timer);
-						resolve(m);
-					},
-				});
-			});
-		},
-		clear() {
-			seen.length = 0;
-		},
-	};
-}
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 

@@ -8,6 +8,9 @@ const pending = new Map();
 let nextId = 1;
 let device;
 let recvTransport;
+// Producers announced before our receive transport exists wait for it.
+let markReady;
+const ready = new Promise(resolve => (markReady = resolve));
 
 function request(method, data) {
 	const id = nextId++;
@@ -57,7 +60,9 @@ async function consume({ producerId, peerId }) {
 ws.onmessage = ({ data }) => {
 	const msg = JSON.parse(data);
 	if (msg.notification === 'newProducer') {
-		consume(msg.data).catch(e => (status.textContent = `consume failed: ${e.message}`));
+		ready
+			.then(() => consume(msg.data))
+			.catch(e => (status.textContent = `consume failed: ${e.message}`));
 		return;
 	}
 	const p = pending.get(msg.id);
@@ -83,6 +88,7 @@ ws.onopen = async () => {
 		for (const p of producers) {
 			await consume(p);
 		}
+		markReady();
 		status.textContent = `joined as ${peerId}`;
 	} catch (e) {
 		status.textContent = `error: ${e.message}`;

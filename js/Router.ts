@@ -4,10 +4,12 @@ import type { Channel } from './Channel';
 import { Transport, TransportListenInfo, TransportListenIp } from './Transport';
 import { WebRtcTransport, WebRtcTransportOptions } from './WebRtcTransport';
 import { PlainTransport, PlainTransportOptions } from './PlainTransport';
+import { PipeTransport, PipeTransportOptions } from './PipeTransport';
+import type { Consumer } from './Consumer';
 import type { Producer } from './Producer';
 import * as ortc from './ortc';
 import * as utils from './utils';
-import { UnsupportedError } from './errors';
+import { UnsupportedError, NotFoundError } from './errors';
 import type { RtpCapabilities } from './rtpParametersTypes';
 import type { AppData } from './types';
 
@@ -51,6 +53,8 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 	#appData: RouterAppData;
 	readonly #transports = new Map<string, Transport>();
 	readonly #producers = new Map<string, Producer>();
+	// Pipe transport pairs towards other routers, by the other router's id.
+	readonly #pipePairs = new Map<string, Promise<Record<string, PipeTransport>>>();
 	readonly #observer: RouterObserver = new EnhancedEventEmitter();
 
 	/** @private */
@@ -134,6 +138,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		}
 		this.#transports.clear();
 		this.#producers.clear();
+		this.#pipePairs.clear();
 	}
 
 	async dump(): Promise<RouterDump> {
@@ -256,6 +261,175 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		});
 		this.#registerTransport(transport);
 		return transport;
+	}
+
+	async createPipeTransport<T extends AppData = AppData>(options: PipeTransportOptions<T>): Promise<PipeTransport<T>> {
+		logger.debug('createPipeTransport()');
+		const { listenIp, port, enableSctp = false, enableRtx = false, enableSrtp = false, appData } = options as any;
+		let { listenInfo } = options as any;
+		if (!listenInfo && !listenIp) {
+			throw new TypeError('missing listenInfo and listenIp (one of them is mandatory)');
+		} else if (listenInfo && listenIp) {
+			throw new TypeError('only one of listenInfo and listenIp must be given');
+		}
+		utils.checkAppData(appData);
+		if (enableSctp) {
+			throw new UnsupportedError('enableSctp is not supported yet on PipeTransport');
+		}
+		if (listenIp) {
+			const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
+			listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp, port };
+		}
+		validateListenInfos([listenInfo], 'listenInfo');
+		if (listenInfo.protocol && listenInfo.protocol !== 'udp') {
+			throw new TypeError('listenInfo.protocol must be "udp" for a PipeTransport');
+		}
+		const transportId = utils.generateUUIDv4();
+		const data = await this.#channel.request('router.createPipeTransport', this.id, {
+			transportId,
+			listenInfos: [normalizeListenInfo({ ...listenInfo, protocol: 'udp' })],
+			enableRtx,
+			enableSrtp,
+			// mediasoup's pipe SRTP suite.
+			srtpCryptoSuite: 'AEAD_AES_256_GCM',
+		});
+		const transport = new PipeTransport<T>({
+			internal: { routerId: this.id, transportId },
+			data,
+			channel: this.#channel,
+			appData,
+			getRouterRtpCapabilities: () => this.#data.rtpCapabilities,
+			getProducerById: (id: string) => this.#producers.get(id),
+		});
+		this.#registerTransport(transport);
+		return transport;
+	}
+
+	/**
+	 * Makes a producer of this router available in another one (of this or another worker)
+	 * through a pair of PipeTransports, created once per router pair and reused.
+	 */
+	async pipeToRouter({
+		producerId,
+		dataProducerId,
+		router,
+		keepId = true,
+		listenInfo,
+		listenIp,
+		enableSctp = false,
+		enableRtx = false,
+		enableSrtp = false,
+	}: {
+		producerId?: string;
+		dataProducerId?: string;
+		router: Router;
+		keepId?: boolean;
+		listenInfo?: TransportListenInfo;
+		listenIp?: TransportListenIp | string;
+		enableSctp?: boolean;
+		numSctpStreams?: { OS: number; MIS: number };
+		enableRtx?: boolean;
+		enableSrtp?: boolean;
+	}): Promise<{ pipeConsumer?: Consumer; pipeProducer?: Producer; pipeDataConsumer?: any; pipeDataProducer?: any }> {
+		logger.debug('pipeToRouter()');
+		if (listenInfo && listenIp) {
+			throw new TypeError('only one of listenInfo and listenIp must be given');
+		} else if (!producerId && !dataProducerId) {
+			throw new TypeError('missing producerId or dataProducerId');
+		} else if (producerId && dataProducerId) {
+			throw new TypeError('just producerId or dataProducerId can be given');
+		} else if (!router) {
+			throw new TypeError('missing router');
+		} else if (router === this) {
+			throw new TypeError('cannot use this Router as destination');
+		}
+		if (dataProducerId) {
+			throw new UnsupportedError('data producers are not supported yet');
+		}
+		if (listenIp) {
+			const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
+			listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp };
+		}
+		listenInfo ??= { protocol: 'udp', ip: '127.0.0.1' };
+		const producer = this.#producers.get(producerId!);
+		if (!producer) {
+			throw new NotFoundError('Producer not found');
+		}
+		let pairPromise = this.#pipePairs.get(router.id);
+		if (!pairPromise) {
+			const options = { listenInfo, enableSctp, enableRtx, enableSrtp };
+			pairPromise = (async () => {
+				const [local, remote] = await Promise.all([this.createPipeTransport(options), router.createPipeTransport(options)]);
+				try {
+					await Promise.all([
+						local.connect({ ip: remote.tuple.localAddress, port: remote.tuple.localPort, srtpParameters: remote.srtpParameters }),
+						remote.connect({ ip: local.tuple.localAddress, port: local.tuple.localPort, srtpParameters: local.srtpParameters }),
+					]);
+				} catch (error) {
+					local.close();
+					remote.close();
+					throw error;
+				}
+				local.observer.on('close', () => {
+					remote.close();
+					this.#pipePairs.delete(router.id);
+				});
+				remote.observer.on('close', () => {
+					local.close();
+					this.#pipePairs.delete(router.id);
+				});
+				return { [this.id]: local, [router.id]: remote };
+			})();
+			this.#pipePairs.set(router.id, pairPromise);
+			router.addPipeTransportPair(this.id, pairPromise);
+			pairPromise.catch(() => {
+				this.#pipePairs.delete(router.id);
+			});
+		}
+		const pair = await pairPromise;
+		const local = pair[this.id];
+		const remote = pair[router.id];
+		let pipeConsumer: Consumer | undefined;
+		let pipeProducer: Producer | undefined;
+		try {
+			pipeConsumer = await local.consume({ producerId: producer.id });
+			pipeProducer = await remote.produce({
+				id: keepId ? producer.id : utils.generateUUIDv4(),
+				kind: pipeConsumer.kind,
+				rtpParameters: pipeConsumer.rtpParameters,
+				paused: pipeConsumer.producerPaused,
+				appData: producer.appData,
+			});
+			if (producer.closed) {
+				throw new NotFoundError('original Producer closed');
+			}
+			if (pipeProducer.paused !== producer.paused) {
+				await (producer.paused ? pipeProducer.pause() : pipeProducer.resume());
+			}
+			const pc = pipeConsumer;
+			const pp = pipeProducer;
+			pc.observer.on('close', () => pp.close());
+			pc.observer.on('pause', () => void pp.pause().catch(() => {}));
+			pc.observer.on('resume', () => void pp.resume().catch(() => {}));
+			pp.observer.on('close', () => pc.close());
+			return { pipeConsumer, pipeProducer };
+		} catch (error) {
+			logger.error('pipeToRouter() | error creating pipe Consumer/Producer pair:', error);
+			pipeConsumer?.close();
+			pipeProducer?.close();
+			throw error;
+		}
+	}
+
+	/** @private Registers the pair another router created towards this one. */
+	addPipeTransportPair(key: string, pairPromise: Promise<Record<string, PipeTransport>>): void {
+		if (this.#pipePairs.has(key)) {
+			throw new Error('given pipeTransportPairKey already exists in this Router');
+		}
+		this.#pipePairs.set(key, pairPromise);
+		pairPromise
+			.then(pair => pair[this.id].observer.on('close', () => this.#pipePairs.delete(key)))
+			.catch(() => this.#pipePairs.delete(key));
 	}
 
 	#registerTransport(transport: Transport): void {

@@ -5,8 +5,8 @@ import { Producer, ProducerOptions } from './Producer';
 import { Consumer, ConsumerOptions } from './Consumer';
 import * as ortc from './ortc';
 import * as utils from './utils';
-import { NotFoundError, UnsupportedError } from './errors';
-import type { RtpCapabilities } from './rtpParametersTypes';
+import { NotFoundError } from './errors';
+import type { RtpCapabilities, RtpParameters } from './rtpParametersTypes';
 import type { AppData } from './types';
 
 const logger = new Logger('Transport');
@@ -136,7 +136,7 @@ export abstract class Transport<
 	#closed = false;
 	#appData: TransportAppData;
 	readonly #getRouterRtpCapabilities: () => RtpCapabilities;
-	readonly #getProducerById: (producerId: string) => Producer | undefined;
+	protected readonly getProducerById: (producerId: string) => Producer | undefined;
 	readonly #producers = new Map<string, Producer>();
 	protected readonly consumers = new Map<string, Consumer>();
 	#cnameForProducers?: string;
@@ -149,7 +149,7 @@ export abstract class Transport<
 		this.channel = channel;
 		this.#appData = appData ?? ({} as TransportAppData);
 		this.#getRouterRtpCapabilities = getRouterRtpCapabilities;
-		this.#getProducerById = getProducerById;
+		this.getProducerById = getProducerById;
 		this.#observer = observer;
 		this.on('listenererror', (eventName: string, error: Error) => {
 			logger.error(`event listener threw an error [eventName:${eventName}]:`, error);
@@ -340,12 +340,9 @@ export abstract class Transport<
 		if (mid && (typeof mid !== 'string' || mid.length === 0)) {
 			throw new TypeError('if given, mid must be non empty string');
 		}
-		if (pipe) {
-			throw new UnsupportedError('pipe consumers are not supported yet');
-		}
 		const caps = utils.clone(rtpCapabilities);
 		ortc.validateAndNormalizeRtpCapabilities(caps);
-		const producer = this.#getProducerById(producerId);
+		const producer = this.getProducerById(producerId);
 		if (!producer) {
 			throw new NotFoundError(`Producer with id "${producerId}" not found`);
 		}
@@ -356,20 +353,36 @@ export abstract class Transport<
 			pipe,
 			enableRtx,
 		});
-		if (mid) {
-			rtpParameters.mid = mid;
-		} else {
-			rtpParameters.mid = `${this.#nextMidForConsumers++}`;
-			if (this.#nextMidForConsumers === 100000000) {
-				logger.error(`consume() | reaching max MID value "${this.#nextMidForConsumers}"`);
-				this.#nextMidForConsumers = 0;
+		if (!pipe) {
+			if (mid) {
+				rtpParameters.mid = mid;
+			} else {
+				rtpParameters.mid = `${this.#nextMidForConsumers++}`;
+				if (this.#nextMidForConsumers === 100000000) {
+					logger.error(`consume() | reaching max MID value "${this.#nextMidForConsumers}"`);
+					this.#nextMidForConsumers = 0;
+				}
 			}
 		}
+		return this.createConsumer<ConsumerAppData>(producer, rtpParameters, pipe ? 'pipe' : producer.type, {
+			paused,
+			preferredLayers,
+			ignoreDtx,
+			appData,
+		});
+	}
+
+	/** @private Asks the worker for a consumer with these parameters. */
+	protected async createConsumer<ConsumerAppData extends AppData>(
+		producer: Producer,
+		rtpParameters: RtpParameters,
+		type: 'simple' | 'simulcast' | 'svc' | 'pipe',
+		{ paused, preferredLayers, ignoreDtx, appData }: { paused: boolean; preferredLayers?: any; ignoreDtx: boolean; appData?: ConsumerAppData }
+	): Promise<Consumer<ConsumerAppData>> {
 		const consumerId = utils.generateUUIDv4();
-		const type = producer.type;
 		const status = await this.channel.request('transport.consume', this.internal.transportId, {
 			consumerId,
-			producerId,
+			producerId: producer.id,
 			kind: producer.kind,
 			rtpParameters,
 			type,
@@ -380,7 +393,7 @@ export abstract class Transport<
 		});
 		const consumer = new Consumer<ConsumerAppData>({
 			internal: { ...this.internal, consumerId },
-			data: { producerId, kind: producer.kind, rtpParameters, type },
+			data: { producerId: producer.id, kind: producer.kind, rtpParameters, type },
 			channel: this.channel,
 			appData,
 			paused: status.paused,

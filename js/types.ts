@@ -14,6 +14,7 @@ export * from './Router';
 export * from './Transport';
 export * from './WebRtcTransport';
 export * from './PlainTransport';
+export * from './PipeTransport';
 export * from './Producer';
 export * from './Consumer';
 export * from './errors';

@@ -3,6 +3,7 @@
 // driving transports from plain Node sockets.
 const crypto = require('node:crypto');
 const zlib = require('node:zlib');
+const dgram = require('node:dgram');
 
 const mediaCodecs = [
 	{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2, parameters: { useinbandfec: 1, usedtx: 1 } },
@@ -185,4 +186,61 @@ function parseStunResponse(b, password) {
 	return { type, integrity, errorCode, tid: b.subarray(8, 20) };
 }
 
-module.exports = { mediaCodecs, rtp, parseRtp, isRtcp, nack, pli, parseRtcp, stunBindingRequest, parseStunResponse };
+/** A UDP socket bound on 127.0.0.1. */
+function socket() {
+	return new Promise(resolve => {
+		const s = dgram.createSocket('udp4');
+		s.bind(0, '127.0.0.1', () => resolve(s));
+	});
+}
+
+/** Collects datagrams; `next(pred)` resolves with the first (past or future) match. */
+function collector(sock) {
+	const seen = [];
+	const waiters = [];
+	sock.on('message', msg => {
+		seen.push(msg);
+		for (let i = waiters.length - 1; i >= 0; i--) {
+			if (waiters[i].pred(msg)) {
+				waiters[i].resolve(msg);
+				waiters.splice(i, 1);
+			}
+		}
+	});
+	return {
+		seen,
+		next(pred, ms = 3000) {
+			const found = seen.find(pred);
+			if (found) {
+				return Promise.resolve(found);
+			}
+			return new Promise((resolve, reject) => {
+				const timer = setTimeout(() => reject(new Error('timeout waiting for packet')), ms);
+				waiters.push({
+					pred,
+					resolve: m => {
+						clearTimeout(timer);
+						resolve(m);
+					},
+				});
+			});
+		},
+		clear() {
+			seen.length = 0;
+		},
+	};
+}
+
+module.exports = {
+	mediaCodecs,
+	rtp,
+	parseRtp,
+	isRtcp,
+	nack,
+	pli,
+	parseRtcp,
+	stunBindingRequest,
+	parseStunResponse,
+	socket,
+	collector,
+};

@@ -3,7 +3,7 @@
 //! current time, and drains `Output`s.
 
 use crate::core::codecs::CodecKind;
-use crate::core::consumer::{Consumer, ConsumerCodec, SourcePacket};
+use crate::core::consumer::{Consumer, ConsumerCodec, OutStream, SourcePacket};
 use crate::core::dtls::{DtlsCertificate, DtlsEvent, DtlsRole, DtlsState, DtlsTransport};
 use crate::core::ice::stun::{self, StunMessage};
 use crate::core::ice::{IceOutcome, IceServer, Tuple};
@@ -461,7 +461,8 @@ impl Engine {
                 }))
             }
             "router.createWebRtcTransport" => self.create_webrtc_transport(h, d),
-            "router.createPlainTransport" => self.create_plain_transport(h, d),
+            "router.createPlainTransport" => self.create_plain_transport(h, d, false),
+            "router.createPipeTransport" => self.create_plain_transport(h, d, true),
             "router.closeTransport" => {
                 let id = str_field(d, "transportId")?;
                 let k = self.transport_ids.get(id).ok_or_else(|| {
@@ -609,7 +610,7 @@ impl Engine {
         Ok(self.transport_dump(k))
     }
 
-    fn create_plain_transport(&mut self, router: &str, d: &Value) -> Res {
+    fn create_plain_transport(&mut self, router: &str, d: &Value, pipe: bool) -> Res {
         if !self.routers.contains_key(router) {
             return Err(CoreError::not_found(format!(
                 "Router not found [routerId:{router}]"
@@ -626,9 +627,9 @@ impl Engine {
         let socket = it
             .next()
             .ok_or_else(|| CoreError::type_error("no listen socket"))?;
-        let rtcp_mux = d.get("rtcpMux").and_then(Value::as_bool).unwrap_or(true);
+        let rtcp_mux = pipe || d.get("rtcpMux").and_then(Value::as_bool).unwrap_or(true);
         let rtcp_socket = if rtcp_mux { None } else { it.next() };
-        let comedia = d.get("comedia").and_then(Value::as_bool).unwrap_or(false);
+        let comedia = !pipe && d.get("comedia").and_then(Value::as_bool).unwrap_or(false);
         let mut p = Plain {
             socket,
             rtcp_socket,
@@ -640,6 +641,8 @@ impl Engine {
             srtp_out: None,
             srtp_params: None,
             connected: false,
+            pipe,
+            rtx: pipe && d.get("enableRtx").and_then(Value::as_bool).unwrap_or(false),
         };
         if d.get("enableSrtp")
             .and_then(Value::as_bool)
@@ -1199,12 +1202,27 @@ impl Engine {
             .and_then(Value::as_str)
             .unwrap_or("simple")
             .to_string();
-        let enc0 = &rtp["encodings"][0];
-        let ssrc = enc0["ssrc"]
-            .as_u64()
-            .ok_or_else(|| CoreError::type_error("missing rtpParameters.encodings[0].ssrc"))?
-            as u32;
-        let rtx_ssrc = enc0["rtx"]["ssrc"].as_u64().map(|s| s as u32);
+        let video = kind == "video";
+        let mut streams = Vec::new();
+        for (i, e) in rtp["encodings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let ssrc = e["ssrc"].as_u64().ok_or_else(|| {
+                CoreError::type_error(format!("missing rtpParameters.encodings[{i}].ssrc"))
+            })?;
+            let rtx = e["rtx"]["ssrc"].as_u64().map(|s| s as u32);
+            streams.push(OutStream::new(ssrc as u32, rtx, video));
+        }
+        if streams.is_empty() {
+            return Err(CoreError::type_error("empty rtpParameters.encodings"));
+        }
+        // A non-pipe consumer sends one stream whatever the producer has.
+        if ctype != "pipe" {
+            streams.truncate(1);
+        }
         let all: Vec<&Value> = rtp["codecs"].as_array().into_iter().flatten().collect();
         let mut codecs = Vec::new();
         for c in &all {
@@ -1249,8 +1267,7 @@ impl Engine {
             pk,
             kind,
             ctype,
-            ssrc,
-            rtx_ssrc,
+            streams,
             codecs,
             exts,
             mid,
@@ -1267,9 +1284,8 @@ impl Engine {
         producer.consumers.push(ck);
         let t = self.transports.get_mut(&tk).expect("checked");
         t.consumers.push(ck);
-        t.consumer_ssrcs.insert(ssrc, ck);
-        if let Some(r) = rtx_ssrc {
-            t.consumer_ssrcs.insert(r, ck);
+        for ssrc in c.ssrcs() {
+            t.consumer_ssrcs.insert(ssrc, ck);
         }
         let (paused, producer_paused) = (c.paused, c.producer_paused);
         if c.ctype == "simulcast" || c.ctype == "svc" {
@@ -1310,7 +1326,12 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default();
-        let producer_score = all.get(c.encoding).copied().unwrap_or(0);
+        // A pipe consumer forwards every encoding: mediasoup reports it as fully fed.
+        let producer_score = if c.is_pipe() {
+            10
+        } else {
+            all.get(c.encoding).copied().unwrap_or(0)
+        };
         json!({ "score": c.score, "producerScore": producer_score, "producerScores": all })
     }
 
@@ -1421,9 +1442,8 @@ impl Engine {
             }
             "consumer.getStats" => {
                 let c = self.consumers.get_mut(&k).expect("checked");
-                let mine = c.stats_json(now, ts);
+                let mut v = c.stats_json(now, ts);
                 let pk = c.producer;
-                let mut v = vec![mine];
                 if let Some(p) = self.producers.get_mut(&pk) {
                     if let Value::Array(a) = p.stats_json(now, ts) {
                         v.extend(a.into_iter().take(1));
@@ -1528,6 +1548,11 @@ impl Engine {
                 v["dtlsState"] = json!(w.dtls_state.as_str());
                 v["iceConsentTimeout"] = json!(w.ice_consent_timeout);
             }
+            Flavor::Plain(p) if p.pipe => {
+                v["tuple"] = t.tuple_json().unwrap_or(Value::Null);
+                v["rtx"] = json!(p.rtx);
+                v["srtpParameters"] = p.srtp_params.clone().unwrap_or(Value::Null);
+            }
             Flavor::Plain(p) => {
                 v["rtcpMux"] = json!(p.rtcp_mux);
                 v["comedia"] = json!(p.comedia);
@@ -1575,6 +1600,12 @@ impl Engine {
                 v["dtlsState"] = json!(w.dtls_state.as_str());
                 if let Some(tu) = tuple {
                     v["iceSelectedTuple"] = tu;
+                }
+            }
+            Flavor::Plain(p) if p.pipe => {
+                v["type"] = json!("pipe-transport");
+                if let Some(tu) = tuple {
+                    v["tuple"] = tu;
                 }
             }
             Flavor::Plain(p) => {
@@ -1917,7 +1948,7 @@ impl Engine {
         let ntp_mid = ((self.ntp() >> 16) & 0xffff_ffff) as u32;
         // Collect work first: keyframe requests and retransmissions need several maps.
         let mut keyframe_for: Vec<u32> = Vec::new();
-        let mut nacks: Vec<(u32, u16)> = Vec::new();
+        let mut nacks: Vec<(u32, u32, u16)> = Vec::new();
         {
             let Self {
                 transports,
@@ -1968,7 +1999,7 @@ impl Engine {
                                     c.nack_count += 1;
                                     rtcp::for_each_nack(it, |s| {
                                         c.nack_packet_count += 1;
-                                        nacks.push((ck, s));
+                                        nacks.push((ck, media, s));
                                     });
                                 }
                             }
@@ -2005,7 +2036,7 @@ impl Engine {
         for ck in keyframe_for {
             self.request_keyframe_for(ck);
         }
-        for (ck, seq) in nacks {
+        for (ck, media, seq) in nacks {
             let mut out = self.buf();
             let Self {
                 transports,
@@ -2016,9 +2047,8 @@ impl Engine {
             let Some(c) = consumers.get_mut(&ck) else {
                 continue;
             };
-            if c.retransmit(now, seq, &mut out) {
+            if let Some(rtx) = c.retransmit(now, media, seq, &mut out) {
                 if let Some(t) = transports.get_mut(&c.transport) {
-                    let rtx = c.rtx_ssrc.is_some();
                     transmit(t, outputs, now, out, false, rtx);
                 }
             }

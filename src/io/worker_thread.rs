@@ -345,7 +345,9 @@ impl Loop {
                     "crashForTesting is disabled (set PEERWAVE_SFU_ALLOW_CRASH=1)",
                 ));
             }
-            "router.createWebRtcTransport" | "router.createPlainTransport" => {
+            "router.createWebRtcTransport"
+            | "router.createPlainTransport"
+            | "router.createPipeTransport" => {
                 match self.bind_for(&r.data, r.method == "router.createPlainTransport") {
                     Ok(list) => r.data["_sockets"] = Value::Array(list),
                     Err(reason) => {

@@ -115,6 +115,51 @@ pub struct SourcePacket<'a> {
     pub encoding: usize,
 }
 
+/// One outgoing RTP stream of a consumer: a simple consumer has one, a pipe consumer one per
+/// producer encoding.
+pub struct OutStream {
+    pub ssrc: u32,
+    pub rtx_ssrc: Option<u32>,
+    pub seq: SeqRewriter,
+    pub sync_required: bool,
+    pub keyframe_required: bool,
+    rtx_seq: u16,
+    pub buffer: RetransmissionBuffer,
+    pub sent: TrafficCounter,
+    pub retransmitted: TrafficCounter,
+    pub packets_lost: i32,
+    pub fraction_lost: u8,
+    pub rtt_ms: f64,
+    pub score: u8,
+    last_ts: u32,
+    last_ts_at: Option<Instant>,
+}
+
+impl OutStream {
+    pub fn new(ssrc: u32, rtx_ssrc: Option<u32>, video: bool) -> Self {
+        Self {
+            ssrc,
+            rtx_ssrc,
+            seq: SeqRewriter::default(),
+            sync_required: true,
+            keyframe_required: video,
+            rtx_seq: 0,
+            buffer: RetransmissionBuffer::new(
+                if video { 600 } else { 0 },
+                Duration::from_millis(2000),
+            ),
+            sent: TrafficCounter::default(),
+            retransmitted: TrafficCounter::default(),
+            packets_lost: 0,
+            fraction_lost: 0,
+            rtt_ms: 0.0,
+            score: 10,
+            last_ts: 0,
+            last_ts_at: None,
+        }
+    }
+}
+
 pub struct Consumer {
     pub id: String,
     pub producer_id: String,
@@ -124,31 +169,19 @@ pub struct Consumer {
     pub ctype: String,
     pub paused: bool,
     pub producer_paused: bool,
-    pub ssrc: u32,
-    pub rtx_ssrc: Option<u32>,
+    pub streams: Vec<OutStream>,
     pub codecs: Vec<ConsumerCodec>,
     /// (id, uri) of every header extension the remote accepts.
     pub exts: Vec<(u8, ExtUri)>,
     pub mid: Option<String>,
     pub cname: String,
+    /// The producer encoding a non-pipe consumer forwards.
     pub encoding: usize,
-    pub seq: SeqRewriter,
-    pub sync_required: bool,
-    pub keyframe_required: bool,
-    rtx_seq: u16,
-    pub buffer: RetransmissionBuffer,
-    pub sent: TrafficCounter,
-    pub retransmitted: TrafficCounter,
     pub nack_count: u64,
     pub nack_packet_count: u64,
     pub pli_count: u64,
     pub fir_count: u64,
-    pub packets_lost: i32,
-    pub fraction_lost: u8,
-    pub rtt_ms: f64,
     pub score: u8,
-    last_ts: u32,
-    last_ts_at: Option<Instant>,
     pub rtp_parameters: Value,
     pub priority: u8,
     pub ignore_dtx: bool,
@@ -165,15 +198,13 @@ impl Consumer {
         producer: u32,
         kind: String,
         ctype: String,
-        ssrc: u32,
-        rtx_ssrc: Option<u32>,
+        streams: Vec<OutStream>,
         codecs: Vec<ConsumerCodec>,
         exts: Vec<(u8, ExtUri)>,
         mid: Option<String>,
         cname: String,
         rtp_parameters: Value,
     ) -> Self {
-        let video = kind == "video";
         Self {
             id,
             producer_id,
@@ -183,33 +214,17 @@ impl Consumer {
             ctype,
             paused: false,
             producer_paused: false,
-            ssrc,
-            rtx_ssrc,
+            streams,
             codecs,
             exts,
             mid,
             cname,
             encoding: 0,
-            seq: SeqRewriter::default(),
-            sync_required: true,
-            keyframe_required: video,
-            rtx_seq: 0,
-            buffer: RetransmissionBuffer::new(
-                if video { 600 } else { 0 },
-                Duration::from_millis(2000),
-            ),
-            sent: TrafficCounter::default(),
-            retransmitted: TrafficCounter::default(),
             nack_count: 0,
             nack_packet_count: 0,
             pli_count: 0,
             fir_count: 0,
-            packets_lost: 0,
-            fraction_lost: 0,
-            rtt_ms: 0.0,
             score: 10,
-            last_ts: 0,
-            last_ts_at: None,
             rtp_parameters,
             priority: 1,
             ignore_dtx: false,
@@ -218,19 +233,42 @@ impl Consumer {
         }
     }
 
+    pub fn is_pipe(&self) -> bool {
+        self.ctype == "pipe"
+    }
+
     pub fn is_active(&self) -> bool {
         !self.paused && !self.producer_paused
     }
 
+    /// All SSRCs this consumer sends (media and RTX).
+    pub fn ssrcs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.streams
+            .iter()
+            .flat_map(|s| std::iter::once(s.ssrc).chain(s.rtx_ssrc))
+    }
+
     /// (Re)start after pause or producer resume: continue numbering, wait for a keyframe.
     pub fn restart(&mut self) {
-        self.seq.request_resync();
-        self.sync_required = true;
-        self.keyframe_required = self.kind == "video";
+        let video = self.kind == "video";
+        for s in &mut self.streams {
+            s.seq.request_resync();
+            s.sync_required = true;
+            s.keyframe_required = video;
+        }
     }
 
     fn codec_for(&self, pt: u8) -> Option<&ConsumerCodec> {
         self.codecs.iter().find(|c| c.pt == pt)
+    }
+
+    /// Index of the outgoing stream a producer encoding maps to, if this consumer sends it.
+    fn stream_for(&self, encoding: usize) -> Option<usize> {
+        if self.is_pipe() {
+            (encoding < self.streams.len()).then_some(encoding)
+        } else {
+            (encoding == self.encoding).then_some(0)
+        }
     }
 
     /// Writes the rewritten packet into `out` (cleared first). Returns false if the packet is
@@ -243,32 +281,36 @@ impl Consumer {
         abs_send_time: u32,
         out: &mut Vec<u8>,
     ) -> bool {
-        if !self.is_active() || src.encoding != self.encoding {
+        if !self.is_active() {
             return false;
         }
+        let Some(si) = self.stream_for(src.encoding) else {
+            return false;
+        };
         let Some(codec) = self.codec_for(src.mapped_pt) else {
             return false;
         };
-        let clock_rate = codec.clock_rate;
         let payload = &src.view.buf[src.payload_off..src.view.payload_off + src.view.payload_len];
         if self.ignore_dtx && codec.kind == CodecKind::Opus && payload.len() <= 2 {
             return false;
         }
-        if self.keyframe_required {
+        let st = &mut self.streams[si];
+        if st.keyframe_required {
             if !src.keyframe {
                 return false;
             }
-            self.keyframe_required = false;
+            st.keyframe_required = false;
         }
-        if self.sync_required {
-            self.sync_required = false;
-            self.seq.request_resync();
+        if st.sync_required {
+            st.sync_required = false;
+            st.seq.request_resync();
         }
-        let seq = self.seq.rewrite(src.seq);
+        let seq = st.seq.rewrite(src.seq);
         let ts = src.view.timestamp();
+        let ssrc = st.ssrc;
         self.write_packet(
             src,
-            self.ssrc,
+            ssrc,
             src.mapped_pt,
             seq,
             ts,
@@ -277,11 +319,11 @@ impl Consumer {
             payload,
             out,
         );
-        self.buffer.store(now, seq, out);
-        self.sent.add(now, out.len());
-        self.last_ts = ts;
-        self.last_ts_at = Some(now);
-        let _ = clock_rate;
+        let st = &mut self.streams[si];
+        st.buffer.store(now, seq, out);
+        st.sent.add(now, out.len());
+        st.last_ts = ts;
+        st.last_ts_at = Some(now);
         true
     }
 
@@ -346,97 +388,126 @@ impl Consumer {
         out.extend_from_slice(payload);
     }
 
-    /// Builds the RTX (or plain) retransmission of `seq` into `out`.
-    pub fn retransmit(&mut self, now: Instant, seq: u16, out: &mut Vec<u8>) -> bool {
-        let Some(orig) = self.buffer.get(now, seq) else {
-            return false;
+    /// Builds the RTX (or plain) retransmission of `seq` of the stream with media SSRC `ssrc`
+    /// into `out`. Returns whether it was RTX, or None if the packet is not buffered.
+    pub fn retransmit(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        seq: u16,
+        out: &mut Vec<u8>,
+    ) -> Option<bool> {
+        let si = self.streams.iter().position(|s| s.ssrc == ssrc)?;
+        let (pt, hl) = {
+            let v = RtpView::parse(self.streams[si].buffer.get(now, seq)?).ok()?;
+            (v.payload_type(), v.header_len())
         };
-        let Ok(v) = RtpView::parse(orig) else {
-            return false;
-        };
+        let rtx_pt = self.codec_for(pt).and_then(|c| c.rtx_pt);
+        let st = &mut self.streams[si];
+        let orig = st.buffer.get(now, seq)?;
         out.clear();
-        let rtx_pt = self.codec_for(v.payload_type()).and_then(|c| c.rtx_pt);
-        match (self.rtx_ssrc, rtx_pt) {
+        let rtx = match (st.rtx_ssrc, rtx_pt) {
             (Some(rssrc), Some(rpt)) => {
-                self.rtx_seq = self.rtx_seq.wrapping_add(1);
-                let hl = v.header_len();
+                st.rtx_seq = st.rtx_seq.wrapping_add(1);
                 out.extend_from_slice(&orig[..hl]);
                 out[0] &= !0x20;
                 out[1] = (out[1] & 0x80) | rpt;
-                out[2..4].copy_from_slice(&self.rtx_seq.to_be_bytes());
+                out[2..4].copy_from_slice(&st.rtx_seq.to_be_bytes());
                 out[8..12].copy_from_slice(&rssrc.to_be_bytes());
                 out.extend_from_slice(&seq.to_be_bytes());
-                out.extend_from_slice(v.payload());
+                out.extend_from_slice(&orig[hl..]);
+                true
             }
-            _ => out.extend_from_slice(orig),
-        }
-        self.retransmitted.add(now, out.len());
-        true
+            _ => {
+                out.extend_from_slice(orig);
+                false
+            }
+        };
+        st.retransmitted.add(now, out.len());
+        Some(rtx)
     }
 
-    /// Handles a receiver report block about our SSRC.
+    /// Handles a receiver report block about one of our SSRCs.
     pub fn handle_report(&mut self, now_ntp_mid: u32, rb: &ReportBlock) {
-        self.packets_lost = rb.total_lost;
-        self.fraction_lost = rb.fraction_lost;
+        let Some(st) = self.streams.iter_mut().find(|s| s.ssrc == rb.ssrc) else {
+            return;
+        };
+        st.packets_lost = rb.total_lost;
+        st.fraction_lost = rb.fraction_lost;
         if rb.lsr != 0 {
             let rtt = now_ntp_mid.wrapping_sub(rb.lsr).wrapping_sub(rb.dlsr);
             if rtt < 65536 * 10 {
-                self.rtt_ms = rtt as f64 * 1000.0 / 65536.0;
+                st.rtt_ms = rtt as f64 * 1000.0 / 65536.0;
             }
         }
         let loss = rb.fraction_lost as f64 / 256.0;
-        self.score = (10.0 * (1.0 - loss).powi(4)).round() as u8;
+        st.score = (10.0 * (1.0 - loss).powi(4)).round() as u8;
+        self.score = self.streams.iter().map(|s| s.score).min().unwrap_or(10);
     }
 
-    /// Sender report + SDES for this consumer.
+    /// Sender report + SDES for every stream that has sent something.
     pub fn write_sr(&self, now: Instant, ntp: u64, out: &mut Vec<u8>) {
-        let Some(at) = self.last_ts_at else { return };
         let clock = self.codecs.first().map_or(90000, |c| c.clock_rate) as f64;
-        let rtp_ts = self
-            .last_ts
-            .wrapping_add((now.duration_since(at).as_secs_f64() * clock) as u32);
-        let info = SenderInfo {
-            ssrc: self.ssrc,
-            ntp,
-            rtp_ts,
-            packets: self.sent.packets as u32,
-            octets: self.sent.bytes as u32,
-        };
-        rtcp::write_sr(out, &info, &[]);
-        rtcp::write_sdes_cname(out, self.ssrc, &self.cname);
+        for st in &self.streams {
+            let Some(at) = st.last_ts_at else { continue };
+            let rtp_ts = st
+                .last_ts
+                .wrapping_add((now.duration_since(at).as_secs_f64() * clock) as u32);
+            let info = SenderInfo {
+                ssrc: st.ssrc,
+                ntp,
+                rtp_ts,
+                packets: st.sent.packets as u32,
+                octets: st.sent.bytes as u32,
+            };
+            rtcp::write_sr(out, &info, &[]);
+            rtcp::write_sdes_cname(out, st.ssrc, &self.cname);
+        }
     }
 
-    pub fn stats_json(&mut self, now: Instant, ts_ms: u64) -> Value {
+    pub fn stats_json(&mut self, now: Instant, ts_ms: u64) -> Vec<Value> {
         let mime = self
             .codecs
             .first()
             .map(|c| c.mime.clone())
             .unwrap_or_default();
-        let mut o = json!({
-            "type": "outbound-rtp",
-            "timestamp": ts_ms,
-            "ssrc": self.ssrc,
-            "kind": self.kind,
-            "mimeType": mime,
-            "packetsLost": self.packets_lost,
-            "fractionLost": self.fraction_lost,
-            "packetsDiscarded": 0,
-            "packetsRetransmitted": self.retransmitted.packets,
-            "packetsRepaired": self.retransmitted.packets,
-            "nackCount": self.nack_count,
-            "nackPacketCount": self.nack_packet_count,
-            "pliCount": self.pli_count,
-            "firCount": self.fir_count,
-            "score": self.score,
-            "packetCount": self.sent.packets,
-            "byteCount": self.sent.bytes,
-            "bitrate": self.sent.rate.rate(now),
-            "roundTripTime": self.rtt_ms,
-        });
-        if let Some(r) = self.rtx_ssrc {
-            o["rtxSsrc"] = json!(r);
-        }
-        o
+        let (kind, nacks, nack_pkts, plis, firs) = (
+            self.kind.clone(),
+            self.nack_count,
+            self.nack_packet_count,
+            self.pli_count,
+            self.fir_count,
+        );
+        self.streams
+            .iter_mut()
+            .map(|st| {
+                let mut o = json!({
+                    "type": "outbound-rtp",
+                    "timestamp": ts_ms,
+                    "ssrc": st.ssrc,
+                    "kind": kind,
+                    "mimeType": mime,
+                    "packetsLost": st.packets_lost,
+                    "fractionLost": st.fraction_lost,
+                    "packetsDiscarded": 0,
+                    "packetsRetransmitted": st.retransmitted.packets,
+                    "packetsRepaired": st.retransmitted.packets,
+                    "nackCount": nacks,
+                    "nackPacketCount": nack_pkts,
+                    "pliCount": plis,
+                    "firCount": firs,
+                    "score": st.score,
+                    "packetCount": st.sent.packets,
+                    "byteCount": st.sent.bytes,
+                    "bitrate": st.sent.rate.rate(now),
+                    "roundTripTime": st.rtt_ms,
+                });
+                if let Some(r) = st.rtx_ssrc {
+                    o["rtxSsrc"] = json!(r);
+                }
+                o
+            })
+            .collect()
     }
 }
 

@@ -100,6 +100,9 @@ pub struct Plain {
     pub srtp_params: Option<Value>,
     /// connect() succeeded once (mediasoup allows it once).
     pub connected: bool,
+    /// A PipeTransport (router-to-router): no comedia, RTCP muxed, optional RTX.
+    pub pipe: bool,
+    pub rtx: bool,
 }
 
 pub enum Flavor {
