@@ -38,9 +38,20 @@ global.test = Object.assign(
 	realTest
 );
 
-for (const suite of ['mediasoup', 'Worker', 'Router', 'WebRtcTransport', 'PlainTransport', 'Producer', 'Consumer', 'ortc', 'multiopus']) {
+for (const suite of [
+	'mediasoup',
+	'Worker',
+	'Router',
+	'WebRtcTransport',
+	'PlainTransport',
+	'Producer',
+	'Consumer',
+	'AudioLevelObserver',
+	'ActiveSpeakerObserver',
+	'ortc',
+	'multiopus',
+]) {
 	require(`@mafalda-sfu/mediasoup-node-tests/${suite}`).default(mediasoup);
 }
-// Suites not run yet (full-API issue): ActiveSpeakerObserver, AudioLevelObserver, DataConsumer,
-// DataProducer, DirectTransport, WebRtcServer, node-sctp, and PipeTransport (its beforeEach
+// Suites not run yet (full-API issue): DataConsumer, DataProducer, DirectTransport, WebRtcServer, node-sctp, and PipeTransport (its beforeEach
 // creates WebRtcTransports with enableSctp).

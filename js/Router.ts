@@ -6,6 +6,9 @@ import { WebRtcTransport, WebRtcTransportOptions } from './WebRtcTransport';
 import { PlainTransport, PlainTransportOptions } from './PlainTransport';
 import { PipeTransport, PipeTransportOptions } from './PipeTransport';
 import type { Consumer } from './Consumer';
+import type { RtpObserver } from './RtpObserver';
+import { AudioLevelObserver, AudioLevelObserverOptions } from './AudioLevelObserver';
+import { ActiveSpeakerObserver, ActiveSpeakerObserverOptions } from './ActiveSpeakerObserver';
 import type { Producer } from './Producer';
 import * as ortc from './ortc';
 import * as utils from './utils';
@@ -53,6 +56,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 	#appData: RouterAppData;
 	readonly #transports = new Map<string, Transport>();
 	readonly #producers = new Map<string, Producer>();
+	readonly #rtpObservers = new Map<string, RtpObserver<any, any, any>>();
 	// Pipe transport pairs towards other routers, by the other router's id.
 	readonly #pipePairs = new Map<string, Promise<Record<string, PipeTransport>>>();
 	readonly #observer: RouterObserver = new EnhancedEventEmitter();
@@ -137,6 +141,10 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			transport.routerClosed();
 		}
 		this.#transports.clear();
+		for (const o of this.#rtpObservers.values()) {
+			o.routerClosed();
+		}
+		this.#rtpObservers.clear();
 		this.#producers.clear();
 		this.#pipePairs.clear();
 	}
@@ -419,6 +427,59 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			pipeProducer?.close();
 			throw error;
 		}
+	}
+
+	async createAudioLevelObserver<T extends AppData = AppData>({
+		maxEntries = 1,
+		threshold = -80,
+		interval = 1000,
+		appData,
+	}: AudioLevelObserverOptions<T> = {}): Promise<AudioLevelObserver<T>> {
+		logger.debug('createAudioLevelObserver()');
+		if (typeof maxEntries !== 'number' || maxEntries <= 0) {
+			throw new TypeError('if given, maxEntries must be a positive number');
+		} else if (typeof threshold !== 'number' || threshold < -127 || threshold > 0) {
+			throw new TypeError('if given, threshole must be a negative number greater than -127');
+		} else if (typeof interval !== 'number') {
+			throw new TypeError('if given, interval must be an number');
+		}
+		utils.checkAppData(appData);
+		const rtpObserverId = utils.generateUUIDv4();
+		await this.#channel.request('router.createAudioLevelObserver', this.id, { rtpObserverId, maxEntries, threshold, interval });
+		const o = new AudioLevelObserver<T>(this.#observerOptions(rtpObserverId, appData));
+		this.#registerRtpObserver(o);
+		return o;
+	}
+
+	async createActiveSpeakerObserver<T extends AppData = AppData>({
+		interval = 300,
+		appData,
+	}: ActiveSpeakerObserverOptions<T> = {}): Promise<ActiveSpeakerObserver<T>> {
+		logger.debug('createActiveSpeakerObserver()');
+		if (typeof interval !== 'number') {
+			throw new TypeError('if given, interval must be an number');
+		}
+		utils.checkAppData(appData);
+		const rtpObserverId = utils.generateUUIDv4();
+		await this.#channel.request('router.createActiveSpeakerObserver', this.id, { rtpObserverId, interval });
+		const o = new ActiveSpeakerObserver<T>(this.#observerOptions(rtpObserverId, appData));
+		this.#registerRtpObserver(o);
+		return o;
+	}
+
+	#observerOptions<T>(rtpObserverId: string, appData?: T) {
+		return {
+			internal: { routerId: this.id, rtpObserverId },
+			channel: this.#channel,
+			appData,
+			getProducerById: (id: string) => this.#producers.get(id),
+		};
+	}
+
+	#registerRtpObserver(o: RtpObserver<any, any, any>): void {
+		this.#rtpObservers.set(o.id, o);
+		o.on('@close', () => this.#rtpObservers.delete(o.id));
+		this.#observer.safeEmit('newrtpobserver', o);
 	}
 
 	/** @private Registers the pair another router created towards this one. */

@@ -17,5 +17,8 @@ export * from './PlainTransport';
 export * from './PipeTransport';
 export * from './Producer';
 export * from './Consumer';
+export * from './RtpObserver';
+export * from './AudioLevelObserver';
+export * from './ActiveSpeakerObserver';
 export * from './errors';
 export { EnhancedEventEmitter } from './enhancedEvents';

@@ -56,12 +56,12 @@ const CHROMIUM_ARGS = [
 	'--autoplay-policy=no-user-gesture-required',
 ];
 
-async function launchBrowser() {
+async function launchBrowser(extraArgs = []) {
 	const { chromium } = require('playwright-core');
 	if (!fs.existsSync(CHROMIUM)) {
 		throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
 	}
-	return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+	return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 function transportParams(t) {

@@ -7,6 +7,7 @@ pub mod dtls;
 pub mod ice;
 pub mod ids;
 pub mod message;
+pub mod observers;
 pub mod producer;
 pub mod rtcp;
 pub mod rtp;

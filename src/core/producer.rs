@@ -282,6 +282,8 @@ pub struct Producer {
     pub created: Instant,
     pub last_scores: Vec<u8>,
     pub trace_types: Vec<String>,
+    /// RTP observers (audio level, active speaker) this producer feeds.
+    pub observers: Vec<u32>,
 }
 
 impl Producer {
@@ -566,6 +568,7 @@ mod tests {
             created: Instant::now(),
             last_scores: vec![],
             trace_types: vec![],
+            observers: vec![],
         }
     }
 

@@ -9,6 +9,9 @@ use crate::core::ice::stun::{self, StunMessage};
 use crate::core::ice::{IceOutcome, IceServer, Tuple};
 use crate::core::ids::IdMap;
 use crate::core::message::{CoreError, Output, Request};
+use crate::core::observers::{
+    ActiveSpeakerObserver, AudioLevelObserver, ObserverEvent, RtpObserver, RtpObserverKind,
+};
 use crate::core::producer::{Producer, ProducerCodec, ProducerEncoding, ProducerType};
 use crate::core::rtcp::{self, RtcpItem};
 use crate::core::rtp::packet::{is_rtcp, RtpView};
@@ -30,6 +33,7 @@ type Res = Result<Value, CoreError>;
 struct Router {
     transports: Vec<u32>,
     producers: Vec<String>,
+    observers: Vec<u32>,
 }
 
 /// Counters of what the engine dropped, by reason.
@@ -53,6 +57,8 @@ pub struct Engine {
     producer_ids: IdMap,
     consumers: HashMap<u32, Consumer>,
     consumer_ids: IdMap,
+    observers: HashMap<u32, RtpObserver>,
+    observer_ids: IdMap,
     socket_owner: HashMap<u32, u32>,
     outputs: VecDeque<Output>,
     pool: Vec<Vec<u8>>,
@@ -298,6 +304,8 @@ impl Engine {
             producer_ids: IdMap::default(),
             consumers: HashMap::new(),
             consumer_ids: IdMap::default(),
+            observers: HashMap::new(),
+            observer_ids: IdMap::default(),
             socket_owner: HashMap::new(),
             outputs: VecDeque::new(),
             pool: Vec::new(),
@@ -411,6 +419,7 @@ impl Engine {
                     Router {
                         transports: Vec::new(),
                         producers: Vec::new(),
+                        observers: Vec::new(),
                     },
                 );
                 Ok(Value::Null)
@@ -429,9 +438,31 @@ impl Engine {
                     .filter_map(|k| self.transports.get(k))
                     .map(|t| t.id.clone())
                     .collect();
+                let observer_ids: Vec<_> = r
+                    .observers
+                    .iter()
+                    .filter_map(|k| self.observers.get(k))
+                    .map(|o| o.id.clone())
+                    .collect();
+                let mut map_producer_observers = Vec::new();
                 let mut map_producer_consumers = Vec::new();
                 let mut map_consumer_producer = Vec::new();
                 for pid in &r.producers {
+                    if let Some(p) = self
+                        .producer_ids
+                        .get(pid)
+                        .and_then(|k| self.producers.get(&k))
+                    {
+                        if !p.observers.is_empty() {
+                            let oids: Vec<_> = p
+                                .observers
+                                .iter()
+                                .filter_map(|o| self.observers.get(o))
+                                .map(|o| o.id.clone())
+                                .collect();
+                            map_producer_observers.push(json!({ "key": pid, "values": oids }));
+                        }
+                    }
                     if let Some(p) = self
                         .producer_ids
                         .get(pid)
@@ -452,10 +483,10 @@ impl Engine {
                 Ok(json!({
                     "id": h,
                     "transportIds": transport_ids,
-                    "rtpObserverIds": [],
+                    "rtpObserverIds": observer_ids,
                     "mapProducerIdConsumerIds": map_producer_consumers,
                     "mapConsumerIdProducerId": map_consumer_producer,
-                    "mapProducerIdObserverIds": [],
+                    "mapProducerIdObserverIds": map_producer_observers,
                     "mapDataProducerIdDataConsumerIds": [],
                     "mapDataConsumerIdDataProducerId": [],
                 }))
@@ -463,6 +494,68 @@ impl Engine {
             "router.createWebRtcTransport" => self.create_webrtc_transport(h, d),
             "router.createPlainTransport" => self.create_plain_transport(h, d, false),
             "router.createPipeTransport" => self.create_plain_transport(h, d, true),
+            "router.createAudioLevelObserver" | "router.createActiveSpeakerObserver" => {
+                if !self.routers.contains_key(h) {
+                    return Err(CoreError::not_found(format!(
+                        "Router not found [routerId:{h}]"
+                    )));
+                }
+                let id = str_field(d, "rtpObserverId")?.to_string();
+                if self.observer_ids.contains(&id) {
+                    return Err(CoreError::error(format!(
+                        "an RtpObserver with same id already exists [id:{id}]"
+                    )));
+                }
+                let interval = d.get("interval").and_then(Value::as_u64);
+                let kind = if req.method == "router.createAudioLevelObserver" {
+                    let max_entries = d
+                        .get("maxEntries")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(1)
+                        .max(1) as usize;
+                    let threshold = d
+                        .get("threshold")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(-80)
+                        .clamp(-127, 0) as i8;
+                    let interval = Duration::from_millis(interval.unwrap_or(1000).max(250));
+                    RtpObserverKind::AudioLevel(AudioLevelObserver::new(
+                        max_entries,
+                        threshold,
+                        interval,
+                    ))
+                } else {
+                    let interval = Duration::from_millis(interval.unwrap_or(300).max(100));
+                    RtpObserverKind::ActiveSpeaker(ActiveSpeakerObserver::new(interval))
+                };
+                let k = self.observer_ids.insert(&id);
+                let mut o = RtpObserver {
+                    id,
+                    router: h.to_string(),
+                    paused: false,
+                    producers: Vec::new(),
+                    kind,
+                    next_tick: self.now,
+                };
+                o.next_tick = self.now + o.interval();
+                self.observers.insert(k, o);
+                self.routers.get_mut(h).expect("checked").observers.push(k);
+                Ok(Value::Null)
+            }
+            "router.closeRtpObserver" => {
+                let id = str_field(d, "rtpObserverId")?;
+                let k = self.observer_ids.get(id).ok_or_else(|| {
+                    CoreError::not_found(format!("RtpObserver not found [rtpObserverId:{id}]"))
+                })?;
+                self.close_observer(k);
+                Ok(Value::Null)
+            }
+            m if m.starts_with("rtpObserver.") => {
+                let k = self.observer_ids.get(h).ok_or_else(|| {
+                    CoreError::not_found(format!("RtpObserver not found [rtpObserverId:{h}]"))
+                })?;
+                self.observer_request(k, m, d)
+            }
             "router.closeTransport" => {
                 let id = str_field(d, "transportId")?;
                 let k = self.transport_ids.get(id).ok_or_else(|| {
@@ -493,11 +586,76 @@ impl Engine {
         }
     }
 
+    fn close_observer(&mut self, k: u32) {
+        let Some(o) = self.observers.remove(&k) else {
+            return;
+        };
+        self.observer_ids.remove(&o.id);
+        for p in &o.producers {
+            if let Some(p) = self.producers.get_mut(p) {
+                p.observers.retain(|x| *x != k);
+            }
+        }
+        if let Some(r) = self.routers.get_mut(&o.router) {
+            r.observers.retain(|x| *x != k);
+        }
+    }
+
+    fn observer_request(&mut self, k: u32, m: &str, d: &Value) -> Res {
+        match m {
+            "rtpObserver.pause" | "rtpObserver.resume" => {
+                let o = self.observers.get_mut(&k).expect("checked");
+                o.paused = m == "rtpObserver.pause";
+                if o.paused {
+                    if let RtpObserverKind::AudioLevel(a) = &mut o.kind {
+                        a.reset();
+                    }
+                }
+                Ok(Value::Null)
+            }
+            "rtpObserver.addProducer" | "rtpObserver.removeProducer" => {
+                let pid = str_field(d, "producerId")?;
+                let pk = self.producer_ids.get(pid).ok_or_else(|| {
+                    CoreError::not_found(format!("Producer not found [producerId:{pid}]"))
+                })?;
+                let o = self.observers.get_mut(&k).expect("checked");
+                let p = self.producers.get_mut(&pk).expect("listed");
+                if m == "rtpObserver.addProducer" {
+                    if o.producers.contains(&pk) {
+                        return Err(CoreError::error(format!(
+                            "Producer already in this RtpObserver [producerId:{pid}]"
+                        )));
+                    }
+                    o.producers.push(pk);
+                    p.observers.push(k);
+                    if let RtpObserverKind::ActiveSpeaker(a) = &mut o.kind {
+                        a.add(pk);
+                    }
+                } else {
+                    if !o.producers.contains(&pk) {
+                        return Err(CoreError::not_found(format!(
+                            "Producer not in this RtpObserver [producerId:{pid}]"
+                        )));
+                    }
+                    o.remove_producer(pk);
+                    p.observers.retain(|x| *x != k);
+                }
+                Ok(Value::Null)
+            }
+            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
+    }
+
     fn close_router(&mut self, id: &str) -> Res {
         let r = self
             .routers
             .remove(id)
             .ok_or_else(|| CoreError::not_found(format!("Router not found [routerId:{id}]")))?;
+        for o in r.observers {
+            if let Some(o) = self.observers.remove(&o) {
+                self.observer_ids.remove(&o.id);
+            }
+        }
         for t in r.transports {
             self.close_transport(t);
         }
@@ -724,6 +882,11 @@ impl Engine {
             return;
         };
         self.producer_ids.remove(&p.id);
+        for o in &p.observers {
+            if let Some(o) = self.observers.get_mut(o) {
+                o.remove_producer(k);
+            }
+        }
         if let Some(t) = self.transports.get_mut(&p.transport) {
             t.producers.retain(|x| *x != k);
             t.ssrc_map.retain(|_, v| *v != k);
@@ -1163,6 +1326,7 @@ impl Engine {
             rtcp_ssrc: t.rtcp_ssrc,
             created: self.now,
             last_scores: Vec::new(),
+            observers: Vec::new(),
             trace_types: Vec::new(),
         };
         let pk = self.producer_ids.insert(&id);
@@ -1841,6 +2005,7 @@ impl Engine {
             transports,
             producers,
             consumers,
+            observers,
             outputs,
             pool,
             drops,
@@ -1912,6 +2077,18 @@ impl Engine {
         };
         if p.paused {
             return;
+        }
+        if !p.observers.is_empty() && !is_rtx {
+            if let Some(&level) = view
+                .extension(p.ext_ids[ExtUri::AudioLevel as usize])
+                .and_then(|v| v.first())
+            {
+                for o in &p.observers {
+                    if let Some(o) = observers.get_mut(o) {
+                        o.receive(now, pk, level);
+                    }
+                }
+            }
         }
         let src = SourcePacket {
             view,
@@ -2094,9 +2271,42 @@ impl Engine {
                 self.recycle(out);
             }
         }
+        self.tick_observers(now);
         if now >= self.next_rtcp {
             self.next_rtcp = now + RTCP_INTERVAL;
             self.send_rtcp_reports(&keys);
+        }
+    }
+
+    fn tick_observers(&mut self, now: Instant) {
+        let due: Vec<u32> = self
+            .observers
+            .iter()
+            .filter(|(_, o)| o.next_tick <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in due {
+            let o = self.observers.get_mut(&k).expect("listed");
+            let id = o.id.clone();
+            let pid = |k: &u32| self.producers.get(k).map(|p| p.id.clone());
+            match o.tick(now) {
+                Some(ObserverEvent::Volumes(v)) => {
+                    let list: Vec<Value> = v
+                        .iter()
+                        .filter_map(|(p, vol)| {
+                            Some(json!({ "producerId": pid(p)?, "volume": vol }))
+                        })
+                        .collect();
+                    self.notify(&id, "volumes", Value::Array(list));
+                }
+                Some(ObserverEvent::Silence) => self.notify(&id, "silence", Value::Null),
+                Some(ObserverEvent::DominantSpeaker(p)) => {
+                    if let Some(p) = pid(&p) {
+                        self.notify(&id, "dominantspeaker", json!({ "producerId": p }));
+                    }
+                }
+                None => {}
+            }
         }
     }
 
