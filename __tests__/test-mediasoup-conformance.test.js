@@ -48,10 +48,11 @@ for (const suite of [
 	'Consumer',
 	'AudioLevelObserver',
 	'ActiveSpeakerObserver',
+	'WebRtcServer',
 	'ortc',
 	'multiopus',
 ]) {
 	require(`@mafalda-sfu/mediasoup-node-tests/${suite}`).default(mediasoup);
 }
-// Suites not run yet (full-API issue): DataConsumer, DataProducer, DirectTransport, WebRtcServer, node-sctp, and PipeTransport (its beforeEach
+// Suites not run yet (full-API issue): DataConsumer, DataProducer, DirectTransport, node-sctp, and PipeTransport (its beforeEach
 // creates WebRtcTransports with enableSctp).

@@ -174,9 +174,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			throw new TypeError('only one of webRtcServer, listenInfos and listenIps must be given');
 		}
 		utils.checkAppData(appData);
-		if (webRtcServer) {
-			throw new UnsupportedError('webRtcServer is not supported yet (use listenInfos)');
-		}
+
 		if (enableSctp) {
 			throw new UnsupportedError('enableSctp is not supported yet (data channels are not implemented)');
 		}
@@ -184,15 +182,18 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			throw new TypeError('if given, iceConsentTimeout must be a non-negative number');
 		}
 		enableUdp ??= true;
-		enableTcp ??= false;
+		enableTcp ??= Boolean(webRtcServer);
 		if (listenIps) {
 			listenInfos = listenIpsToListenInfos(listenIps, port, enableUdp, enableTcp, preferUdp, preferTcp);
 		}
-		validateListenInfos(listenInfos, 'listenInfos');
+		if (!webRtcServer) {
+			validateListenInfos(listenInfos, 'listenInfos');
+		}
 		const transportId = utils.generateUUIDv4();
-		const data = await this.#channel.request('router.createWebRtcTransport', this.id, {
+		const data = await this.#channel.request(webRtcServer ? 'router.createWebRtcTransportWithServer' : 'router.createWebRtcTransport', this.id, {
 			transportId,
-			listenInfos: listenInfos.map(normalizeListenInfo),
+			webRtcServerId: webRtcServer?.id,
+			listenInfos: webRtcServer ? undefined : listenInfos.map(normalizeListenInfo),
 			enableUdp,
 			enableTcp,
 			preferUdp,
@@ -209,6 +210,8 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			getProducerById: (id: string) => this.#producers.get(id),
 		});
 		this.#registerTransport(transport);
+		transport.on('@listenserverclose', () => this.#transports.delete(transport.id));
+		webRtcServer?.handleWebRtcTransport(transport);
 		return transport;
 	}
 

@@ -204,6 +204,20 @@ export abstract class Transport<
 		this.#observer.safeEmit('close');
 	}
 
+	/** @private Its WebRtcServer closed. */
+	listenServerClosed(): void {
+		if (this.#closed) {
+			return;
+		}
+		logger.debug('listenServerClosed()');
+		this.#closed = true;
+		this.channel.removeAllListeners(this.internal.transportId);
+		this.#closeChildren();
+		this.emit('@listenserverclose');
+		this.safeEmit('listenserverclose');
+		this.#observer.safeEmit('close');
+	}
+
 	#closeChildren(): void {
 		for (const producer of this.#producers.values()) {
 			producer.transportClosed();

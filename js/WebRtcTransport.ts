@@ -184,6 +184,15 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 		super.routerClosed();
 	}
 
+	/** @private */
+	listenServerClosed(): void {
+		if (this.closed) {
+			return;
+		}
+		this.#markClosed();
+		super.listenServerClosed();
+	}
+
 	#markClosed(): void {
 		this.#data.iceState = 'closed';
 		this.#data.iceSelectedTuple = undefined;

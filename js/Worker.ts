@@ -3,6 +3,7 @@ import { Logger } from './Logger';
 import { EnhancedEventEmitter } from './enhancedEvents';
 import { Channel } from './Channel';
 import { Router } from './Router';
+import { WebRtcServer, WebRtcServerOptions } from './WebRtcServer';
 import * as ortc from './ortc';
 import * as utils from './utils';
 import { WorkerClosedError } from './errors';
@@ -89,7 +90,7 @@ export type WorkerEvents = {
 
 export type WorkerObserverEvents = {
 	close: [];
-	newwebrtcserver: [any];
+	newwebrtcserver: [WebRtcServer];
 	newrouter: [Router];
 };
 
@@ -136,7 +137,7 @@ export class Worker<WorkerAppData extends AppData = AppData> extends EnhancedEve
 	#subprocessClosed = false;
 	#appData: WorkerAppData;
 	readonly #routers = new Set<Router>();
-	readonly #webRtcServers = new Set<any>();
+	readonly #webRtcServers = new Set<WebRtcServer>();
 	readonly #observer: WorkerObserver = new EnhancedEventEmitter();
 
 	/** @private Use createWorker(). */
@@ -212,7 +213,7 @@ export class Worker<WorkerAppData extends AppData = AppData> extends EnhancedEve
 	}
 
 	/** @private For testing. */
-	get webRtcServersForTesting(): Set<any> {
+	get webRtcServersForTesting(): Set<WebRtcServer> {
 		return this.#webRtcServers;
 	}
 
@@ -263,6 +264,33 @@ export class Worker<WorkerAppData extends AppData = AppData> extends EnhancedEve
 			throw new TypeError('wrong logTags');
 		}
 		await this.#channel.request('worker.updateSettings', '', { logLevel, logTags });
+	}
+
+	/** Ports shared by many WebRtcTransports. */
+	async createWebRtcServer<T extends AppData = AppData>({ listenInfos, appData }: WebRtcServerOptions<T>): Promise<WebRtcServer<T>> {
+		logger.debug('createWebRtcServer()');
+		if (!Array.isArray(listenInfos) || listenInfos.length === 0) {
+			throw new TypeError('missing listenInfos');
+		}
+		utils.checkAppData(appData);
+		for (const li of listenInfos) {
+			if (!li || typeof li.ip !== 'string') {
+				throw new TypeError('missing listenInfo.ip');
+			}
+			if (li.protocol !== 'udp' && li.protocol !== 'tcp') {
+				throw new TypeError(`wrong listenInfo.protocol "${li.protocol}"`);
+			}
+		}
+		const webRtcServerId = utils.generateUUIDv4();
+		await this.#channel.request('worker.createWebRtcServer', '', {
+			webRtcServerId,
+			listenInfos: listenInfos.map(li => ({ ...li, announcedAddress: li.announcedAddress ?? li.announcedIp, port: li.port ?? 0 })),
+		});
+		const server = new WebRtcServer<T>({ internal: { webRtcServerId }, channel: this.#channel, appData });
+		this.#webRtcServers.add(server);
+		server.on('@close', () => this.#webRtcServers.delete(server));
+		this.#observer.safeEmit('newwebrtcserver', server);
+		return server;
 	}
 
 	async createRouter<RouterAppData extends AppData = AppData>({

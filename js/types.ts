@@ -13,6 +13,7 @@ export * from './Worker';
 export * from './Router';
 export * from './Transport';
 export * from './WebRtcTransport';
+export * from './WebRtcServer';
 export * from './PlainTransport';
 export * from './PipeTransport';
 export * from './Producer';

@@ -72,7 +72,7 @@ function transportParams(t) {
  * A browser peer with a send and a receive WebRtcTransport on `router`; its page's
  * mediasoup-client talks to the router through exposed functions.
  */
-async function openPeer(browser, url, router, listenInfos = [{ protocol: 'udp', ip: '127.0.0.1' }]) {
+async function openPeer(browser, url, router, transportOptions = { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] }) {
 	const context = await browser.newContext();
 	const page = await context.newPage();
 	const transports = new Map();
@@ -95,8 +95,8 @@ async function openPeer(browser, url, router, listenInfos = [{ protocol: 'udp', 
 	page.on('pageerror', e => logs.push(`pageerror: ${e.message}`));
 	await page.goto(url);
 	const rtpCapabilities = await page.evaluate(c => window.pw.load(c), router.rtpCapabilities);
-	const send = await router.createWebRtcTransport({ listenInfos });
-	const recv = await router.createWebRtcTransport({ listenInfos });
+	const send = await router.createWebRtcTransport(transportOptions);
+	const recv = await router.createWebRtcTransport(transportOptions);
 	transports.set(send.id, send);
 	transports.set(recv.id, recv);
 	await page.evaluate(p => window.pw.createSendTransport(p), transportParams(send));

@@ -17,6 +17,7 @@ use crate::core::rtcp::{self, RtcpItem};
 use crate::core::rtp::packet::{is_rtcp, RtpView};
 use crate::core::rtp::{ExtIds, ExtUri, EXT_COUNT};
 use crate::core::srtp::{SrtpContext, SrtpProfile};
+use crate::core::transport::webrtc_server::WebRtcServer;
 use crate::core::transport::{Flavor, LocalSocket, Plain, Transport, WebRtc};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -59,6 +60,12 @@ pub struct Engine {
     consumer_ids: IdMap,
     observers: HashMap<u32, RtpObserver>,
     observer_ids: IdMap,
+    servers: HashMap<u32, WebRtcServer>,
+    server_ids: IdMap,
+    /// Sockets (and their TCP connections) of WebRtcServers.
+    server_sockets: HashMap<u32, u32>,
+    /// TCP connection → the listening socket that accepted it.
+    conn_listener: HashMap<u32, u32>,
     socket_owner: HashMap<u32, u32>,
     outputs: VecDeque<Output>,
     pool: Vec<Vec<u8>>,
@@ -306,6 +313,10 @@ impl Engine {
             consumer_ids: IdMap::default(),
             observers: HashMap::new(),
             observer_ids: IdMap::default(),
+            servers: HashMap::new(),
+            server_ids: IdMap::default(),
+            server_sockets: HashMap::new(),
+            conn_listener: HashMap::new(),
             socket_owner: HashMap::new(),
             outputs: VecDeque::new(),
             pool: Vec::new(),
@@ -395,11 +406,11 @@ impl Engine {
         match req.method.as_str() {
             "worker.dump" => Ok(json!({
                 "pid": std::process::id(),
-                "webRtcServerIds": [],
+                "webRtcServerIds": self.servers.values().map(|s| s.id.clone()).collect::<Vec<_>>(),
                 "routerIds": self.routers.keys().collect::<Vec<_>>(),
                 "channelMessageHandlers": {
-                    "channelRequestHandlers": self.routers.keys()
-                        .cloned()
+                    "channelRequestHandlers": self.servers.values().map(|s| s.id.clone())
+                        .chain(self.routers.keys().cloned())
                         .chain(self.transports.values().map(|t| t.id.clone()))
                         .chain(self.producers.values().map(|p| p.id.clone()))
                         .chain(self.consumers.values().map(|c| c.id.clone()))
@@ -423,6 +434,74 @@ impl Engine {
                     },
                 );
                 Ok(Value::Null)
+            }
+            "worker.createWebRtcServer" => {
+                let id = str_field(d, "webRtcServerId")?.to_string();
+                if self.server_ids.contains(&id) {
+                    return Err(CoreError::error(format!("a WebRtcServer with same webRtcServerId already exists [webRtcServerId:{id}]")));
+                }
+                let sockets: Vec<LocalSocket> = field(d, "_sockets")?
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(LocalSocket::from_json)
+                    .collect();
+                let sk = self.server_ids.insert(&id);
+                for s in &sockets {
+                    self.server_sockets.insert(s.id, sk);
+                }
+                self.servers.insert(
+                    sk,
+                    WebRtcServer {
+                        id,
+                        sockets,
+                        transports: Vec::new(),
+                        by_ufrag: HashMap::new(),
+                        by_tuple: HashMap::new(),
+                    },
+                );
+                Ok(Value::Null)
+            }
+            "worker.closeWebRtcServer" => {
+                let id = str_field(d, "webRtcServerId")?;
+                let sk = self.server_ids.remove(id).ok_or_else(|| {
+                    CoreError::not_found(format!("WebRtcServer not found [webRtcServerId:{id}]"))
+                })?;
+                let srv = self.servers.remove(&sk).expect("listed");
+                for k in srv.transports {
+                    self.close_transport(k);
+                }
+                self.server_sockets.retain(|sock, owner| {
+                    if *owner == sk {
+                        self.outputs.push_back(Output::CloseSocket(*sock));
+                        false
+                    } else {
+                        true
+                    }
+                });
+                Ok(Value::Null)
+            }
+            "webRtcServer.dump" => {
+                let sk = self.server_ids.get(h).ok_or_else(|| {
+                    CoreError::not_found(format!("WebRtcServer not found [webRtcServerId:{h}]"))
+                })?;
+                let srv = &self.servers[&sk];
+                let tid = |k: &u32| self.transports.get(k).map(|t| t.id.clone());
+                let sock = |p: crate::core::transport::Protocol| -> Vec<Value> {
+                    srv.sockets
+                        .iter()
+                        .filter(|s| s.protocol == p)
+                        .map(|s| json!({ "ip": s.ip, "port": s.port }))
+                        .collect()
+                };
+                Ok(json!({
+                    "id": srv.id,
+                    "udpSockets": sock(crate::core::transport::Protocol::Udp),
+                    "tcpServers": sock(crate::core::transport::Protocol::Tcp),
+                    "webRtcTransportIds": srv.transports.iter().filter_map(tid).collect::<Vec<_>>(),
+                    "localIceUsernameFragments": srv.by_ufrag.iter().filter_map(|(u, k)| Some(json!({ "localIceUsernameFragment": u, "webRtcTransportId": tid(k)? }))).collect::<Vec<_>>(),
+                    "tupleHashes": srv.by_tuple.iter().filter_map(|(t, k)| Some(json!({ "tupleHash": format!("{}:{}", t.socket, t.remote), "webRtcTransportId": tid(k)? }))).collect::<Vec<_>>(),
+                }))
             }
             "worker.closeRouter" => {
                 let id = str_field(d, "routerId")?;
@@ -491,7 +570,9 @@ impl Engine {
                     "mapDataConsumerIdDataProducerId": [],
                 }))
             }
-            "router.createWebRtcTransport" => self.create_webrtc_transport(h, d),
+            "router.createWebRtcTransport" | "router.createWebRtcTransportWithServer" => {
+                self.create_webrtc_transport(h, d)
+            }
             "router.createPlainTransport" => self.create_plain_transport(h, d, false),
             "router.createPipeTransport" => self.create_plain_transport(h, d, true),
             "router.createAudioLevelObserver" | "router.createActiveSpeakerObserver" => {
@@ -674,8 +755,11 @@ impl Engine {
             )));
         }
         let k = self.transport_ids.insert(id);
-        for s in t.sockets() {
-            self.socket_owner.insert(s, k);
+        let shared = matches!(&t.flavor, Flavor::WebRtc(w) if w.server.is_some());
+        if !shared {
+            for s in t.sockets() {
+                self.socket_owner.insert(s, k);
+            }
         }
         self.routers
             .get_mut(router)
@@ -693,14 +777,42 @@ impl Engine {
             )));
         }
         let id = str_field(d, "transportId")?.to_string();
-        let sockets: Vec<LocalSocket> = field(d, "_sockets")?
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(LocalSocket::from_json)
-            .collect();
+        let server = match d.get("webRtcServerId").and_then(Value::as_str) {
+            Some(sid) => Some(self.server_ids.get(sid).ok_or_else(|| {
+                CoreError::not_found(format!("WebRtcServer not found [webRtcServerId:{sid}]"))
+            })?),
+            None => None,
+        };
+        let sockets: Vec<LocalSocket> = match server {
+            Some(sk) => {
+                let enable_udp = d.get("enableUdp").and_then(Value::as_bool).unwrap_or(true);
+                let enable_tcp = d.get("enableTcp").and_then(Value::as_bool).unwrap_or(true);
+                let prefer_udp = d.get("preferUdp").and_then(Value::as_bool).unwrap_or(false);
+                let mut socks: Vec<LocalSocket> = self.servers[&sk]
+                    .sockets
+                    .iter()
+                    .filter(|s| match s.protocol {
+                        crate::core::transport::Protocol::Udp => enable_udp,
+                        crate::core::transport::Protocol::Tcp => enable_tcp,
+                    })
+                    .cloned()
+                    .collect();
+                if prefer_udp {
+                    socks.sort_by_key(|s| s.protocol != crate::core::transport::Protocol::Udp);
+                }
+                socks
+            }
+            None => field(d, "_sockets")?
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(LocalSocket::from_json)
+                .collect(),
+        };
         if sockets.is_empty() {
-            return Err(CoreError::type_error("no listen sockets"));
+            return Err(CoreError::type_error(
+                "no listen sockets (check enableUdp / enableTcp)",
+            ));
         }
         let consent = d
             .get("iceConsentTimeout")
@@ -750,6 +862,7 @@ impl Engine {
             srtp_out: None,
             remote_cert: None,
             ice_consent_timeout: consent,
+            server,
         };
         let rtcp_ssrc = self.random_u32();
         let mut t = Transport::new(
@@ -765,6 +878,15 @@ impl Engine {
             t.initial_available_outgoing_bitrate = b;
         }
         let k = self.register_transport(router, &id, t)?;
+        if let Some(sk) = server {
+            let Flavor::WebRtc(w) = &self.transports[&k].flavor else {
+                unreachable!("just created")
+            };
+            let ufrag = w.ice.ufrag.clone();
+            let srv = self.servers.get_mut(&sk).expect("checked");
+            srv.transports.push(k);
+            srv.by_ufrag.insert(ufrag, k);
+        }
         Ok(self.transport_dump(k))
     }
 
@@ -836,9 +958,23 @@ impl Engine {
         if let Some(r) = self.routers.get_mut(&t.router) {
             r.transports.retain(|x| *x != k);
         }
-        for s in t.sockets() {
-            self.socket_owner.remove(&s);
-            self.outputs.push_back(Output::CloseSocket(s));
+        let server = match &t.flavor {
+            Flavor::WebRtc(w) => w.server,
+            _ => None,
+        };
+        match server {
+            // Shared sockets stay open with their server.
+            Some(sk) => {
+                if let Some(srv) = self.servers.get_mut(&sk) {
+                    srv.forget_transport(k);
+                }
+            }
+            None => {
+                for s in t.sockets() {
+                    self.socket_owner.remove(&s);
+                    self.outputs.push_back(Output::CloseSocket(s));
+                }
+            }
         }
         for c in t.consumers {
             self.remove_consumer(c);
@@ -924,6 +1060,9 @@ impl Engine {
                     return Err(CoreError::error("not a WebRtcTransport"));
                 };
                 w.ice.restart(random_token(16), random_token(32));
+                if let Some(srv) = w.server.and_then(|sk| self.servers.get_mut(&sk)) {
+                    srv.by_ufrag.insert(w.ice.ufrag.clone(), k);
+                }
                 Ok(
                     json!({ "iceParameters": { "usernameFragment": w.ice.ufrag, "password": w.ice.pwd, "iceLite": true } }),
                 )
@@ -1798,13 +1937,34 @@ impl Engine {
         data: &mut [u8],
     ) {
         self.now = now;
-        let Some(&k) = self.socket_owner.get(&socket) else {
-            self.drops.unknown_socket += 1;
-            return;
-        };
         let tuple = Tuple {
             socket,
             remote: from,
+        };
+        let k = match self.socket_owner.get(&socket) {
+            Some(&k) => k,
+            None => {
+                let Some(srv) = self
+                    .server_sockets
+                    .get(&socket)
+                    .and_then(|sk| self.servers.get(sk))
+                else {
+                    self.drops.unknown_socket += 1;
+                    return;
+                };
+                let user = if stun::is_stun(data) {
+                    StunMessage::parse(data).ok().and_then(|m| m.username)
+                } else {
+                    None
+                };
+                match srv.route(&tuple, user) {
+                    Some(k) => k,
+                    None => {
+                        self.drops.unknown_socket += 1;
+                        return;
+                    }
+                }
+            }
         };
         let is_webrtc = matches!(self.transports[&k].flavor, Flavor::WebRtc(_));
         if is_webrtc {
@@ -1817,6 +1977,25 @@ impl Engine {
     /// A TCP connection of a transport's listening socket closed.
     pub fn handle_tcp_closed(&mut self, now: Instant, listener: u32, conn: u32) {
         self.now = now;
+        if let Some(sk) = self.server_sockets.remove(&conn) {
+            self.conn_listener.remove(&conn);
+            let ks: Vec<u32> = self
+                .servers
+                .get(&sk)
+                .map(|s| s.transports.clone())
+                .unwrap_or_default();
+            for k in ks {
+                if let Some(Flavor::WebRtc(w)) = self.transports.get_mut(&k).map(|t| &mut t.flavor)
+                {
+                    let o = w.ice.remove_socket(conn);
+                    self.ice_outcome(k, o);
+                }
+            }
+            if let Some(srv) = self.servers.get_mut(&sk) {
+                srv.by_tuple.retain(|t, _| t.socket != conn);
+            }
+            return;
+        }
         let Some(&k) = self.socket_owner.get(&listener) else {
             return;
         };
@@ -1829,6 +2008,11 @@ impl Engine {
 
     /// Registers a TCP connection accepted on a listening socket as belonging to its transport.
     pub fn handle_tcp_accepted(&mut self, listener: u32, conn: u32) {
+        if let Some(&sk) = self.server_sockets.get(&listener) {
+            self.server_sockets.insert(conn, sk);
+            self.conn_listener.insert(conn, listener);
+            return;
+        }
         if let Some(&k) = self.socket_owner.get(&listener) {
             self.socket_owner.insert(conn, k);
             if let Some(Flavor::WebRtc(w)) = self.transports.get_mut(&k).map(|t| &mut t.flavor) {
@@ -1851,6 +2035,26 @@ impl Engine {
                 return;
             };
             let o = w.ice.handle_stun(self.now, tuple, &msg);
+            // On a WebRtcServer, a validated tuple routes this transport's later packets.
+            if let Some(sk) = w.server {
+                if w.ice.is_valid_tuple(&tuple) {
+                    if !w.sockets.iter().any(|s| s.id == tuple.socket) {
+                        let listener = self.conn_listener.get(&tuple.socket).copied();
+                        if let Some(ls) = listener
+                            .and_then(|l| w.sockets.iter().find(|s| s.id == l))
+                            .cloned()
+                        {
+                            w.sockets.push(LocalSocket {
+                                id: tuple.socket,
+                                ..ls
+                            });
+                        }
+                    }
+                    if let Some(srv) = self.servers.get_mut(&sk) {
+                        srv.by_tuple.insert(tuple, k);
+                    }
+                }
+            }
             if let Some(r) = o.response.clone() {
                 self.outputs.push_back(Output::Transmit {
                     socket: tuple.socket,

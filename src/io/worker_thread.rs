@@ -347,7 +347,8 @@ impl Loop {
             }
             "router.createWebRtcTransport"
             | "router.createPlainTransport"
-            | "router.createPipeTransport" => {
+            | "router.createPipeTransport"
+            | "worker.createWebRtcServer" => {
                 match self.bind_for(&r.data, r.method == "router.createPlainTransport") {
                     Ok(list) => r.data["_sockets"] = Value::Array(list),
                     Err(reason) => {

@@ -6,6 +6,8 @@ use crate::core::dtls::{DtlsRole, DtlsState, DtlsTransport};
 use crate::core::ice::{IceServer, IceState, Tuple};
 use crate::core::rtp::TrafficCounter;
 use crate::core::srtp::SrtpContext;
+
+pub mod webrtc_server;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -77,6 +79,8 @@ pub struct WebRtc {
     pub srtp_out: Option<SrtpContext>,
     pub remote_cert: Option<String>,
     pub ice_consent_timeout: u64,
+    /// The WebRtcServer whose sockets this transport uses, if any.
+    pub server: Option<u32>,
 }
 
 impl WebRtc {
