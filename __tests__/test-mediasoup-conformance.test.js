@@ -30,6 +30,8 @@ const NOT_YET = new Map([
 	['router.createWebRtcTransport() with wrong arguments rejects with TypeError', 'uses enableSctp (data channels)'],
 	['WebRtcTransport emits "routerclose" if Router is closed', 'uses enableSctp (data channels)'],
 	['router.createPlainTransport() succeeds', 'uses enableSctp (data channels)'],
+	['dataProducer.send() succeeds', 'uses produceData() (data channels)'],
+	['dataProducer.send() with subchannels succeeds', 'uses produceData() (data channels)'],
 ]);
 
 const realTest = global.test;
@@ -49,10 +51,11 @@ for (const suite of [
 	'AudioLevelObserver',
 	'ActiveSpeakerObserver',
 	'WebRtcServer',
+	'DirectTransport',
 	'ortc',
 	'multiopus',
 ]) {
 	require(`@mafalda-sfu/mediasoup-node-tests/${suite}`).default(mediasoup);
 }
-// Suites not run yet (full-API issue): DataConsumer, DataProducer, DirectTransport, node-sctp, and PipeTransport (its beforeEach
+// Suites not run yet (full-API issue): DataConsumer, DataProducer, node-sctp, and PipeTransport (its beforeEach
 // creates WebRtcTransports with enableSctp).

@@ -5,14 +5,14 @@ import { WorkerClosedError, NotFoundError, UnsupportedError } from './errors';
 const logger = new Logger('Channel');
 
 interface NativeWorker {
-	request(id: number, method: string, handlerId: string, data: string): boolean;
+	request(id: number, method: string, handlerId: string, data: string, payload?: Buffer | null): boolean;
 	close(): void;
 }
 
 // The napi-rs generated loader picks the addon built for this platform.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const native: {
-	BindingWorker: new (settings: NativeSettings, callback: (msg: string) => void) => NativeWorker;
+	BindingWorker: new (settings: NativeSettings, callback: (msg: string, payload?: Buffer | null) => void) => NativeWorker;
 } = require('../js/native/index.js');
 
 export type NativeSettings = {
@@ -38,7 +38,7 @@ export class Channel extends EnhancedEventEmitter<any> {
 
 	constructor(settings: NativeSettings) {
 		super();
-		this.#binding = new native.BindingWorker(settings, (msg: string) => this.#onMessage(msg));
+		this.#binding = new native.BindingWorker(settings, (msg: string, payload?: Buffer | null) => this.#onMessage(msg, payload));
 	}
 
 	get closed(): boolean {
@@ -77,7 +77,15 @@ export class Channel extends EnhancedEventEmitter<any> {
 		this.#binding?.close();
 	}
 
-	#onMessage(line: string): void {
+	/** Binary data to the worker with no response (producer.send, transport.sendRtcp). */
+	notifyBinary(method: string, handlerId: string, payload: Buffer): void {
+		if (this.#closed || !this.#binding) {
+			throw new WorkerClosedError(`Channel closed, cannot send notification [method:${method}]`);
+		}
+		this.#binding.request(0, method, handlerId, '', payload);
+	}
+
+	#onMessage(line: string, payload?: Buffer | null): void {
 		let msg: any;
 		try {
 			msg = JSON.parse(line);
@@ -101,6 +109,9 @@ export class Channel extends EnhancedEventEmitter<any> {
 			}
 			case 'ntf':
 				this.emit(msg.target, msg.event, msg.data);
+				return;
+			case 'bin':
+				this.emit(msg.target, msg.event, payload);
 				return;
 			case 'running':
 				this.emit('@running');

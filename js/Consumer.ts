@@ -347,6 +347,12 @@ export class Consumer<ConsumerAppData extends AppData = AppData> extends Enhance
 				this.safeEmit('trace', data);
 				this.#observer.safeEmit('trace', data);
 				break;
+			case 'rtp':
+				// RTP of a consumer on a DirectTransport, as a Buffer.
+				if (!this.#closed) {
+					this.safeEmit('rtp', data);
+				}
+				break;
 			default:
 				logger.error(`ignoring unknown event "${event}"`);
 		}

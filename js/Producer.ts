@@ -225,6 +225,14 @@ export class Producer<ProducerAppData extends AppData = AppData> extends Enhance
 		}
 	}
 
+	/** Sends an RTP packet into this producer (only for producers of a DirectTransport). */
+	send(rtpPacket: Buffer): void {
+		if (!Buffer.isBuffer(rtpPacket)) {
+			throw new TypeError('rtpPacket must be a Buffer');
+		}
+		this.#channel.notifyBinary('producer.send', this.id, rtpPacket);
+	}
+
 	async enableTraceEvent(types: ProducerTraceEventType[] = []): Promise<void> {
 		logger.debug('enableTraceEvent()');
 		if (!Array.isArray(types)) {

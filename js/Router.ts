@@ -5,6 +5,7 @@ import { Transport, TransportListenInfo, TransportListenIp } from './Transport';
 import { WebRtcTransport, WebRtcTransportOptions } from './WebRtcTransport';
 import { PlainTransport, PlainTransportOptions } from './PlainTransport';
 import { PipeTransport, PipeTransportOptions } from './PipeTransport';
+import { DirectTransport, DirectTransportOptions } from './DirectTransport';
 import type { Consumer } from './Consumer';
 import type { RtpObserver } from './RtpObserver';
 import { AudioLevelObserver, AudioLevelObserverOptions } from './AudioLevelObserver';
@@ -263,6 +264,29 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			srtpCryptoSuite,
 		});
 		const transport = new PlainTransport<T>({
+			internal: { routerId: this.id, transportId },
+			data,
+			channel: this.#channel,
+			appData,
+			getRouterRtpCapabilities: () => this.#data.rtpCapabilities,
+			getProducerById: (id: string) => this.#producers.get(id),
+		});
+		this.#registerTransport(transport);
+		return transport;
+	}
+
+	async createDirectTransport<T extends AppData = AppData>({
+		maxMessageSize = 262144,
+		appData,
+	}: DirectTransportOptions<T> = {}): Promise<DirectTransport<T>> {
+		logger.debug('createDirectTransport()');
+		if (typeof maxMessageSize !== 'number' || maxMessageSize < 0) {
+			throw new TypeError('if given, maxMessageSize must be a positive number');
+		}
+		utils.checkAppData(appData);
+		const transportId = utils.generateUUIDv4();
+		const data = await this.#channel.request('router.createDirectTransport', this.id, { transportId, maxMessageSize });
+		const transport = new DirectTransport<T>({
 			internal: { routerId: this.id, transportId },
 			data,
 			channel: this.#channel,

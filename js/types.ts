@@ -16,6 +16,7 @@ export * from './WebRtcTransport';
 export * from './WebRtcServer';
 export * from './PlainTransport';
 export * from './PipeTransport';
+export * from './DirectTransport';
 export * from './Producer';
 export * from './Consumer';
 export * from './RtpObserver';

@@ -61,6 +61,7 @@ fn request(
             method: method.into(),
             handler_id: handler.into(),
             data,
+            payload: None,
         },
     );
     let mut result = None;

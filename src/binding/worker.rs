@@ -1,10 +1,12 @@
 use crate::core::message::Request;
-use crate::io::worker_thread::{self, Command, WorkerHandle, WorkerSettings};
+use crate::io::worker_thread::{self, Command, Emit, WorkerHandle, WorkerSettings};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-type Callback = ThreadsafeFunction<String, (), String, Status, false>;
+/// Called as `callback(message, payload)`: FnArgs spreads the tuple into two JS arguments.
+type Args = FnArgs<(String, Option<Buffer>)>;
+type Callback = ThreadsafeFunction<Args, (), Args, Status, false>;
 
 #[napi(object)]
 pub struct BindingWorkerSettings {
@@ -28,7 +30,8 @@ impl BindingWorker {
     #[napi(constructor)]
     pub fn new(
         settings: BindingWorkerSettings,
-        #[napi(ts_arg_type = "(message: string) => void")] callback: Callback,
+        #[napi(ts_arg_type = "(message: string, payload?: Buffer | null) => void")]
+        callback: Callback,
     ) -> Result<Self> {
         let s = WorkerSettings {
             rtc_min_port: settings.rtc_min_port.min(65535) as u16,
@@ -37,9 +40,12 @@ impl BindingWorker {
             dtls_private_key_file: settings.dtls_private_key_file,
             allow_crash_for_testing: settings.allow_crash_for_testing.unwrap_or(false),
         };
-        let emit = Box::new(move |msg: String| {
-            callback.call(msg, ThreadsafeFunctionCallMode::NonBlocking);
-        });
+        let emit = Emit::new(Box::new(move |msg: String, payload: Option<Vec<u8>>| {
+            callback.call(
+                (msg, payload.map(Buffer::from)).into(),
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
+        }));
         let handle =
             worker_thread::spawn(s, emit).map_err(|e| Error::new(Status::GenericFailure, e))?;
         Ok(Self {
@@ -55,6 +61,7 @@ impl BindingWorker {
         method: String,
         handler_id: String,
         data: String,
+        payload: Option<Buffer>,
     ) -> Result<bool> {
         let data = if data.is_empty() {
             serde_json::Value::Null
@@ -68,6 +75,7 @@ impl BindingWorker {
                 method,
                 handler_id,
                 data,
+                payload: payload.map(|b| b.to_vec()),
             })),
             None => false,
         })

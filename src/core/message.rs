@@ -10,6 +10,8 @@ pub struct Request {
     pub method: String,
     pub handler_id: String,
     pub data: Value,
+    /// Binary payload (`producer.send`, `transport.sendRtcp`).
+    pub payload: Option<Vec<u8>>,
 }
 
 /// Error classes the facade turns into mediasoup's JS errors.
@@ -75,6 +77,12 @@ pub enum Output {
         target: String,
         event: &'static str,
         data: Value,
+    },
+    /// Binary data for the JS side (DirectTransport RTP/RTCP), never as JSON.
+    Binary {
+        target: String,
+        event: &'static str,
+        data: Vec<u8>,
     },
     CloseSocket(u32),
 }

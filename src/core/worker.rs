@@ -266,6 +266,18 @@ fn transmit(
     rtx: bool,
 ) -> bool {
     let len = pkt.len();
+    if matches!(t.flavor, Flavor::Direct { .. }) {
+        // RTCP from the SFU to a DirectTransport goes to JS ('rtcp'); nothing else is sent.
+        if rtcp {
+            t.send.add(now, len);
+            outputs.push_back(Output::Binary {
+                target: t.id.clone(),
+                event: "rtcp",
+                data: pkt,
+            });
+        }
+        return rtcp;
+    }
     let Some((socket, to, ctx)) = t.destination(rtcp) else {
         return false;
     };
@@ -395,6 +407,12 @@ impl Engine {
 
     pub fn handle_request(&mut self, now: Instant, req: Request) {
         self.now = now;
+        if let Some(payload) = req.payload.as_ref() {
+            // Data notifications (id 0): no response, errors are counted drops.
+            let mut data = payload.clone();
+            self.handle_payload(&req.method, &req.handler_id, &mut data);
+            return;
+        }
         let result = self.dispatch(&req);
         self.outputs
             .push_back(Output::Response { id: req.id, result });
@@ -575,6 +593,27 @@ impl Engine {
             }
             "router.createPlainTransport" => self.create_plain_transport(h, d, false),
             "router.createPipeTransport" => self.create_plain_transport(h, d, true),
+            "router.createDirectTransport" => {
+                if !self.routers.contains_key(h) {
+                    return Err(CoreError::not_found(format!(
+                        "Router not found [routerId:{h}]"
+                    )));
+                }
+                let id = str_field(d, "transportId")?.to_string();
+                let max_message_size = d
+                    .get("maxMessageSize")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(262_144);
+                let rtcp_ssrc = self.random_u32();
+                let t = Transport::new(
+                    id.clone(),
+                    h.to_string(),
+                    Flavor::Direct { max_message_size },
+                    rtcp_ssrc,
+                );
+                let k = self.register_transport(h, &id, t)?;
+                Ok(self.transport_dump(k))
+            }
             "router.createAudioLevelObserver" | "router.createActiveSpeakerObserver" => {
                 if !self.routers.contains_key(h) {
                     return Err(CoreError::not_found(format!(
@@ -664,6 +703,38 @@ impl Engine {
                 self.consumer_request(k, m, d)
             }
             m => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
+    }
+
+    /// `producer.send` (RTP into a DirectTransport producer) and `transport.sendRtcp`.
+    fn handle_payload(&mut self, method: &str, handler: &str, data: &mut [u8]) {
+        let tk = match method {
+            "producer.send" => self
+                .producer_ids
+                .get(handler)
+                .and_then(|pk| self.producers.get(&pk))
+                .map(|p| p.transport),
+            "transport.sendRtcp" => self.transport_ids.get(handler),
+            _ => None,
+        };
+        let Some(tk) = tk.filter(|tk| {
+            matches!(
+                self.transports.get(tk).map(|t| &t.flavor),
+                Some(Flavor::Direct { .. })
+            )
+        }) else {
+            self.drops.no_producer += 1;
+            return;
+        };
+        self.transports
+            .get_mut(&tk)
+            .expect("checked")
+            .recv
+            .add(self.now, data.len());
+        if method == "producer.send" {
+            self.rtp_input(tk, data);
+        } else {
+            self.rtcp_input(tk, data);
         }
     }
 
@@ -1127,6 +1198,7 @@ impl Engine {
     fn transport_connect(&mut self, k: u32, d: &Value) -> Res {
         let t = self.transports.get_mut(&k).expect("checked");
         match &mut t.flavor {
+            Flavor::Direct { .. } => Ok(Value::Null),
             Flavor::WebRtc(w) => {
                 if w.remote_fingerprint.is_some() {
                     return Err(CoreError::error(
@@ -1840,6 +1912,10 @@ impl Engine {
             "traceEventTypes": t.trace_types,
         });
         match &t.flavor {
+            Flavor::Direct { max_message_size } => {
+                v["direct"] = json!(true);
+                v["maxMessageSize"] = json!(max_message_size);
+            }
             Flavor::WebRtc(w) => {
                 v["iceRole"] = json!("controlled");
                 v["iceParameters"] = json!({ "usernameFragment": w.ice.ufrag, "password": w.ice.pwd, "iceLite": true });
@@ -1895,6 +1971,7 @@ impl Engine {
             v["maxIncomingBitrate"] = json!(t.max_incoming_bitrate);
         }
         match &t.flavor {
+            Flavor::Direct { .. } => v["type"] = json!("direct-transport"),
             Flavor::WebRtc(w) => {
                 v["type"] = json!("webrtc-transport");
                 v["availableOutgoingBitrate"] = json!(t.initial_available_outgoing_bitrate);
@@ -2312,6 +2389,16 @@ impl Engine {
             };
             let mut out = pool.pop().unwrap_or_else(|| Vec::with_capacity(1500));
             if c.forward(now, &src, &mut ct.tcc_seq, ast, &mut out) {
+                if matches!(ct.flavor, Flavor::Direct { .. }) {
+                    ct.send.add(now, out.len());
+                    ct.rtp_send.add(now, out.len());
+                    outputs.push_back(Output::Binary {
+                        target: c.id.clone(),
+                        event: "rtp",
+                        data: out,
+                    });
+                    continue;
+                }
                 transmit(ct, outputs, now, out, false, false);
             } else {
                 pool.push(out);

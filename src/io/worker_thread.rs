@@ -21,7 +21,23 @@ use std::time::{Duration, Instant, SystemTime};
 const WAKER: Token = Token(0);
 
 /// Where the worker's messages go (the binding wraps a threadsafe JS callback in it).
-pub type Emit = Box<dyn FnMut(String) + Send>;
+pub struct Emit {
+    f: Box<dyn FnMut(String, Option<Vec<u8>>) + Send>,
+}
+
+impl Emit {
+    pub fn new(f: Box<dyn FnMut(String, Option<Vec<u8>>) + Send>) -> Self {
+        Self { f }
+    }
+    /// A JSON message.
+    pub fn text(&mut self, msg: String) {
+        (self.f)(msg, None)
+    }
+    /// A JSON message with a binary payload (RTP/RTCP of a DirectTransport).
+    pub fn binary(&mut self, msg: String, payload: Vec<u8>) {
+        (self.f)(msg, Some(payload))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -102,10 +118,10 @@ pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, S
                 rbuf: vec![0u8; 65536],
                 frame: Vec::new(),
             };
-            emit(json!({ "t": "running" }).to_string());
+            emit.text(json!({ "t": "running" }).to_string());
             let result = catch_unwind(AssertUnwindSafe(|| lp.run(&mut emit)));
             match result {
-                Ok(()) => emit(json!({ "t": "closed" }).to_string()),
+                Ok(()) => emit.text(json!({ "t": "closed" }).to_string()),
                 Err(panic) => {
                     let reason = panic
                         .downcast_ref::<&str>()
@@ -114,7 +130,7 @@ pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, S
                         .unwrap_or_else(|| "unknown panic".into());
                     // Sockets are dropped with the loop; the thread ends here.
                     drop(lp);
-                    emit(json!({ "t": "died", "reason": reason }).to_string());
+                    emit.text(json!({ "t": "died", "reason": reason }).to_string());
                 }
             }
         })
@@ -333,13 +349,13 @@ impl Loop {
 
     fn on_request(&mut self, mut r: Request, emit: &mut Emit) {
         match r.method.as_str() {
-            "worker.getResourceUsage" => return emit(res_ok(r.id, thread_rusage())),
-            "worker.updateSettings" => return emit(res_ok(r.id, Value::Null)),
+            "worker.getResourceUsage" => return emit.text(res_ok(r.id, thread_rusage())),
+            "worker.updateSettings" => return emit.text(res_ok(r.id, Value::Null)),
             "worker.crashForTesting" => {
                 if self.settings.allow_crash_for_testing {
                     panic!("crash requested for testing");
                 }
-                return emit(res_err(
+                return emit.text(res_err(
                     r.id,
                     "Error",
                     "crashForTesting is disabled (set PEERWAVE_SFU_ALLOW_CRASH=1)",
@@ -358,7 +374,7 @@ impl Loop {
                         } else {
                             "Error"
                         };
-                        return emit(res_err(r.id, kind, &reason));
+                        return emit.text(res_err(r.id, kind, &reason));
                     }
                 }
             }
@@ -410,7 +426,7 @@ impl Loop {
                     self.send(socket, to, &data);
                     self.engine.recycle(data);
                 }
-                Output::Response { id, result } => emit(match result {
+                Output::Response { id, result } => emit.text(match result {
                     Ok(v) => res_ok(id, v),
                     Err(e) => res_err(id, e.kind.as_str(), &e.reason),
                 }),
@@ -418,9 +434,17 @@ impl Loop {
                     target,
                     event,
                     data,
-                } => emit(
+                } => emit.text(
                     json!({ "t": "ntf", "target": target, "event": event, "data": data })
                         .to_string(),
+                ),
+                Output::Binary {
+                    target,
+                    event,
+                    data,
+                } => emit.binary(
+                    json!({ "t": "bin", "target": target, "event": event }).to_string(),
+                    data,
                 ),
                 Output::CloseSocket(id) => self.close_socket(id),
             }

@@ -112,6 +112,10 @@ pub struct Plain {
 pub enum Flavor {
     WebRtc(Box<WebRtc>),
     Plain(Box<Plain>),
+    /// RTP and RTCP exchanged with the JS side as buffers (mediasoup's DirectTransport).
+    Direct {
+        max_message_size: u64,
+    },
 }
 
 pub struct Transport {
@@ -177,6 +181,7 @@ impl Transport {
             Flavor::Plain(p) => std::iter::once(p.socket.id)
                 .chain(p.rtcp_socket.as_ref().map(|s| s.id))
                 .collect(),
+            Flavor::Direct { .. } => Vec::new(),
         }
     }
 
@@ -199,6 +204,7 @@ impl Transport {
                     Some((p.socket.id, p.tuple?, p.srtp_out.as_mut()))
                 }
             }
+            Flavor::Direct { .. } => None,
         }
     }
 
@@ -222,6 +228,7 @@ impl Transport {
                     }
                 })
             }
+            Flavor::Direct { .. } => None,
         }
     }
 
