@@ -528,6 +528,15 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		this.#observer.safeEmit('newtransport', transport);
 	}
 
+	/**
+	 * Replaces the router's media codecs: `rtpCapabilities` changes from now on (existing
+	 * producers keep their mappings). Throws as createRouter() does for bad codecs.
+	 */
+	updateMediaCodecs(mediaCodecs: import('./rtpParametersTypes').RtpCodecCapability[]): void {
+		logger.debug('updateMediaCodecs()');
+		this.#data.rtpCapabilities = ortc.generateRouterRtpCapabilities(utils.clone(mediaCodecs));
+	}
+
 	/** Whether a client with these capabilities can consume the given producer. */
 	canConsume({ producerId, rtpCapabilities }: { producerId: string; rtpCapabilities: RtpCapabilities }): boolean {
 		const producer = this.#producers.get(producerId);
