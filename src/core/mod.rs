@@ -11,6 +11,7 @@ pub mod observers;
 pub mod producer;
 pub mod rtcp;
 pub mod rtp;
+pub mod sctp;
 pub mod srtp;
 pub mod transport;
 pub mod worker;
