@@ -78,11 +78,26 @@ export class Channel extends EnhancedEventEmitter<any> {
 	}
 
 	/** Binary data to the worker with no response (producer.send, transport.sendRtcp). */
-	notifyBinary(method: string, handlerId: string, payload: Buffer): void {
+		notifyBinary(method: string, handlerId: string, payload: Buffer, data?: unknown): void {
 		if (this.#closed || !this.#binding) {
 			throw new WorkerClosedError(`Channel closed, cannot send notification [method:${method}]`);
 		}
-		this.#binding.request(0, method, handlerId, '', payload);
+		this.#binding.request(0, method, handlerId, data === undefined ? '' : JSON.stringify(data), payload);
+	}
+
+	/** A request carrying binary data (dataConsumer.send). */
+	async requestBinary(method: string, handlerId: string, data: unknown, payload: Buffer): Promise<any> {
+		if (this.#closed || !this.#binding) {
+			throw new WorkerClosedError(`Channel closed, cannot send request [method:${method}]`);
+		}
+		const id = ++this.#nextId;
+		return new Promise((resolve, reject) => {
+			this.#sents.set(id, { method, resolve, reject });
+			if (!this.#binding!.request(id, method, handlerId, JSON.stringify(data), payload)) {
+				this.#sents.delete(id);
+				reject(new WorkerClosedError(`Channel closed, cannot send request [method:${method}]`));
+			}
+		});
 	}
 
 	#onMessage(line: string, payload?: Buffer | null): void {
@@ -111,7 +126,7 @@ export class Channel extends EnhancedEventEmitter<any> {
 				this.emit(msg.target, msg.event, msg.data);
 				return;
 			case 'bin':
-				this.emit(msg.target, msg.event, payload);
+				this.emit(msg.target, msg.event, payload, msg.ppid);
 				return;
 			case 'running':
 				this.emit('@running');

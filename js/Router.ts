@@ -56,7 +56,8 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 	#closed = false;
 	#appData: RouterAppData;
 	readonly #transports = new Map<string, Transport>();
-	readonly #producers = new Map<string, Producer>();
+		readonly #producers = new Map<string, Producer>();
+	readonly #dataProducers = new Map<string, import('./DataProducer').DataProducer>();
 	readonly #rtpObservers = new Map<string, RtpObserver<any, any, any>>();
 	// Pipe transport pairs towards other routers, by the other router's id.
 	readonly #pipePairs = new Map<string, Promise<Record<string, PipeTransport>>>();
@@ -176,9 +177,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		}
 		utils.checkAppData(appData);
 
-		if (enableSctp) {
-			throw new UnsupportedError('enableSctp is not supported yet (data channels are not implemented)');
-		}
+		
 		if (typeof iceConsentTimeout !== 'number' || iceConsentTimeout < 0) {
 			throw new TypeError('if given, iceConsentTimeout must be a non-negative number');
 		}
@@ -199,8 +198,11 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			enableTcp,
 			preferUdp,
 			preferTcp,
-			initialAvailableOutgoingBitrate,
+						initialAvailableOutgoingBitrate,
 			iceConsentTimeout,
+			enableSctp,
+			numSctpStreams: (options as any).numSctpStreams ?? { OS: 1024, MIS: 1024 },
+			maxSctpMessageSize: (options as any).maxSctpMessageSize ?? (options as any).maxReceiveMessageSize ?? 262144,
 		});
 		const transport = new WebRtcTransport<T>({
 			internal: { routerId: this.id, transportId },
@@ -209,6 +211,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			appData,
 			getRouterRtpCapabilities: () => this.#data.rtpCapabilities,
 			getProducerById: (id: string) => this.#producers.get(id),
+			getDataProducerById: (id: string) => this.#dataProducers.get(id),
 		});
 		this.#registerTransport(transport);
 		transport.on('@listenserverclose', () => this.#transports.delete(transport.id));
@@ -270,6 +273,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			appData,
 			getRouterRtpCapabilities: () => this.#data.rtpCapabilities,
 			getProducerById: (id: string) => this.#producers.get(id),
+			getDataProducerById: (id: string) => this.#dataProducers.get(id),
 		});
 		this.#registerTransport(transport);
 		return transport;
@@ -293,6 +297,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			appData,
 			getRouterRtpCapabilities: () => this.#data.rtpCapabilities,
 			getProducerById: (id: string) => this.#producers.get(id),
+			getDataProducerById: (id: string) => this.#dataProducers.get(id),
 		});
 		this.#registerTransport(transport);
 		return transport;
@@ -335,6 +340,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			appData,
 			getRouterRtpCapabilities: () => this.#data.rtpCapabilities,
 			getProducerById: (id: string) => this.#producers.get(id),
+			getDataProducerById: (id: string) => this.#dataProducers.get(id),
 		});
 		this.#registerTransport(transport);
 		return transport;
@@ -525,6 +531,8 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		transport.on('@close', () => this.#transports.delete(transport.id));
 		transport.on('@newproducer', (producer: Producer) => this.#producers.set(producer.id, producer));
 		transport.on('@producerclose', (producer: Producer) => this.#producers.delete(producer.id));
+		transport.on('@newdataproducer', dp => this.#dataProducers.set(dp.id, dp));
+		transport.on('@dataproducerclose', dp => this.#dataProducers.delete(dp.id));
 		this.#observer.safeEmit('newtransport', transport);
 	}
 

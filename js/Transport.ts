@@ -3,6 +3,8 @@ import { EnhancedEventEmitter } from './enhancedEvents';
 import type { Channel } from './Channel';
 import { Producer, ProducerOptions } from './Producer';
 import { Consumer, ConsumerOptions } from './Consumer';
+import { DataProducer, DataProducerOptions } from './DataProducer';
+import { DataConsumer, DataConsumerOptions } from './DataConsumer';
 import * as ortc from './ortc';
 import * as utils from './utils';
 import { NotFoundError } from './errors';
@@ -101,7 +103,9 @@ export type TransportEvents = {
 	listenererror: [string, Error];
 	'@close': [];
 	'@newproducer': [Producer];
-	'@producerclose': [Producer];
+		'@producerclose': [Producer];
+	'@newdataproducer': [DataProducer];
+	'@dataproducerclose': [DataProducer];
 	'@listenserverclose': [];
 };
 
@@ -109,8 +113,8 @@ export type TransportObserverEvents = {
 	close: [];
 	newproducer: [Producer];
 	newconsumer: [Consumer];
-	newdataproducer: [any];
-	newdataconsumer: [any];
+		newdataproducer: [DataProducer];
+	newdataconsumer: [DataConsumer];
 	trace: [TransportTraceEventData];
 };
 
@@ -122,7 +126,8 @@ export type TransportConstructorOptions<T extends AppData> = {
 	channel: Channel;
 	appData?: T;
 	getRouterRtpCapabilities: () => RtpCapabilities;
-	getProducerById: (producerId: string) => Producer | undefined;
+		getProducerById: (producerId: string) => Producer | undefined;
+	getDataProducerById?: (dataProducerId: string) => DataProducer | undefined;
 };
 
 /** What every transport has: producers, consumers, stats, bitrate limits. */
@@ -138,18 +143,24 @@ export abstract class Transport<
 	readonly #getRouterRtpCapabilities: () => RtpCapabilities;
 	protected readonly getProducerById: (producerId: string) => Producer | undefined;
 	readonly #producers = new Map<string, Producer>();
-	protected readonly consumers = new Map<string, Consumer>();
+		protected readonly consumers = new Map<string, Consumer>();
+	readonly #dataProducers = new Map<string, DataProducer>();
+	readonly #dataConsumers = new Map<string, DataConsumer>();
+	readonly #getDataProducerById: (id: string) => DataProducer | undefined;
+	readonly #usedSctpStreamIds = new Set<number>();
 	#cnameForProducers?: string;
 	#nextMidForConsumers = 0;
 	readonly #observer: Observer;
 
-	constructor({ internal, channel, appData, getRouterRtpCapabilities, getProducerById }: TransportConstructorOptions<TransportAppData>, observer: Observer) {
+		constructor(options: TransportConstructorOptions<TransportAppData>, observer: Observer) {
+		const { internal, channel, appData, getRouterRtpCapabilities, getProducerById } = options;
 		super();
 		this.internal = internal;
 		this.channel = channel;
 		this.#appData = appData ?? ({} as TransportAppData);
 		this.#getRouterRtpCapabilities = getRouterRtpCapabilities;
-		this.getProducerById = getProducerById;
+				this.getProducerById = getProducerById;
+		this.#getDataProducerById = (options as TransportConstructorOptions<TransportAppData>).getDataProducerById ?? (() => undefined);
 		this.#observer = observer;
 		this.on('listenererror', (eventName: string, error: Error) => {
 			logger.error(`event listener threw an error [eventName:${eventName}]:`, error);
@@ -224,10 +235,19 @@ export abstract class Transport<
 			this.emit('@producerclose', producer);
 		}
 		this.#producers.clear();
-		for (const consumer of this.consumers.values()) {
+				for (const consumer of this.consumers.values()) {
 			consumer.transportClosed();
 		}
 		this.consumers.clear();
+		for (const dp of this.#dataProducers.values()) {
+			dp.transportClosed();
+			this.emit('@dataproducerclose', dp);
+		}
+		this.#dataProducers.clear();
+		for (const dc of this.#dataConsumers.values()) {
+			dc.transportClosed();
+		}
+		this.#dataConsumers.clear();
 	}
 
 	async dump(): Promise<any> {
@@ -384,6 +404,163 @@ export abstract class Transport<
 			ignoreDtx,
 			appData,
 		});
+	}
+
+		/** Data from the remote (an SCTP stream), or from Node on a DirectTransport. */
+	async produceData<D extends AppData = AppData>({
+		id,
+		sctpStreamParameters,
+		label = '',
+		protocol = '',
+		paused = false,
+		appData,
+	}: DataProducerOptions<D> = {}): Promise<DataProducer<D>> {
+		logger.debug('produceData()');
+		if (id && this.#dataProducers.has(id)) {
+			throw new TypeError(`a DataProducer with same id "${id}" already exists`);
+		}
+		utils.checkAppData(appData);
+		let type: 'sctp' | 'direct';
+		let params = utils.clone(sctpStreamParameters);
+		if (this.type !== 'direct') {
+			type = 'sctp';
+			ortc.validateAndNormalizeSctpStreamParameters(params as any);
+		} else {
+			type = 'direct';
+			if (params) {
+				logger.warn('produceData() | sctpStreamParameters are ignored when producing data on a DirectTransport');
+				params = undefined;
+			}
+		}
+		const dataProducerId = id ?? utils.generateUUIDv4();
+		const dump = await this.channel.request('transport.produceData', this.internal.transportId, {
+			dataProducerId,
+			type,
+			sctpStreamParameters: params,
+			label,
+			protocol,
+			paused,
+		});
+		const dataProducer = new DataProducer<D>({
+			internal: { ...this.internal, dataProducerId },
+			data: { type, sctpStreamParameters: dump.sctpStreamParameters ?? undefined, label: dump.label, protocol: dump.protocol },
+			channel: this.channel,
+			paused,
+			appData,
+		});
+		this.#dataProducers.set(dataProducer.id, dataProducer);
+		dataProducer.on('@close', () => {
+			this.#dataProducers.delete(dataProducer.id);
+			this.emit('@dataproducerclose', dataProducer);
+		});
+		this.emit('@newdataproducer', dataProducer);
+		this.#observer.safeEmit('newdataproducer', dataProducer);
+		return dataProducer;
+	}
+
+	/** Data of a router's DataProducer to this transport's remote (or to Node if direct). */
+	async consumeData<D extends AppData = AppData>({
+		dataProducerId,
+		ordered,
+		maxPacketLifeTime,
+		maxRetransmits,
+		paused = false,
+		subchannels,
+		appData,
+	}: DataConsumerOptions<D>): Promise<DataConsumer<D>> {
+		logger.debug('consumeData()');
+		if (!dataProducerId || typeof dataProducerId !== 'string') {
+			throw new TypeError('missing dataProducerId');
+		}
+		utils.checkAppData(appData);
+		const dataProducer = this.#getDataProducerById(dataProducerId);
+		if (!dataProducer) {
+			throw new NotFoundError(`DataProducer with id "${dataProducerId}" not found`);
+		}
+		let type: 'sctp' | 'direct';
+		let sctpStreamParameters: any;
+		let streamId: number | undefined;
+		if (this.type !== 'direct') {
+			type = 'sctp';
+			const os = (this as any).sctpParameters?.OS;
+			if (typeof os !== 'number') {
+				throw new TypeError('SCTP not enabled in this transport (enableSctp)');
+			}
+			streamId = this.#nextSctpStreamId(os);
+			sctpStreamParameters = utils.clone(dataProducer.sctpStreamParameters) ?? { ordered: true };
+			sctpStreamParameters.streamId = streamId;
+			if (ordered !== undefined) {
+				sctpStreamParameters.ordered = ordered;
+			}
+			if (maxPacketLifeTime !== undefined) {
+				sctpStreamParameters.maxPacketLifeTime = maxPacketLifeTime;
+			}
+			if (maxRetransmits !== undefined) {
+				sctpStreamParameters.maxRetransmits = maxRetransmits;
+			}
+			if (sctpStreamParameters.maxPacketLifeTime !== undefined || sctpStreamParameters.maxRetransmits !== undefined) {
+				sctpStreamParameters.ordered ??= false;
+			}
+			sctpStreamParameters.ordered ??= true;
+		} else {
+			type = 'direct';
+		}
+		const dataConsumerId = utils.generateUUIDv4();
+		let dump: any;
+		try {
+			dump = await this.channel.request('transport.consumeData', this.internal.transportId, {
+				dataConsumerId,
+				dataProducerId,
+				type,
+				sctpStreamParameters,
+				label: dataProducer.label,
+				protocol: dataProducer.protocol,
+				paused,
+				subchannels,
+			});
+		} catch (error) {
+			if (streamId !== undefined) {
+				this.#usedSctpStreamIds.delete(streamId);
+			}
+			throw error;
+		}
+		const dataConsumer = new DataConsumer<D>({
+			internal: { ...this.internal, dataConsumerId },
+			data: {
+				dataProducerId,
+				type,
+				sctpStreamParameters: dump.sctpStreamParameters ?? undefined,
+				label: dump.label,
+				protocol: dump.protocol,
+				bufferedAmountLowThreshold: dump.bufferedAmountLowThreshold,
+			},
+			channel: this.channel,
+			paused: dump.paused,
+			dataProducerPaused: dump.dataProducerPaused,
+			subchannels: dump.subchannels,
+			appData,
+		});
+		this.#dataConsumers.set(dataConsumer.id, dataConsumer);
+		const release = () => {
+			this.#dataConsumers.delete(dataConsumer.id);
+			if (streamId !== undefined) {
+				this.#usedSctpStreamIds.delete(streamId);
+			}
+		};
+		dataConsumer.on('@close', release);
+		dataConsumer.on('@dataproducerclose', release);
+		this.#observer.safeEmit('newdataconsumer', dataConsumer);
+		return dataConsumer;
+	}
+
+	#nextSctpStreamId(os: number): number {
+		for (let i = 0; i < os; i++) {
+			if (!this.#usedSctpStreamIds.has(i)) {
+				this.#usedSctpStreamIds.add(i);
+				return i;
+			}
+		}
+		throw new Error('no sctpStreamId available');
 	}
 
 	/** @private Asks the worker for a consumer with these parameters. */

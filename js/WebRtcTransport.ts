@@ -15,6 +15,8 @@ import {
 } from './Transport';
 import type { AppData } from './types';
 
+export type SctpParameters = { port: number; OS: number; MIS: number; maxMessageSize: number };
+
 const logger = new Logger('WebRtcTransport');
 
 export type WebRtcTransportOptions<T extends AppData = AppData> = {
@@ -102,7 +104,9 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 		iceSelectedTuple?: TransportTuple;
 		dtlsParameters: DtlsParameters;
 		dtlsState: DtlsState;
-		dtlsRemoteCert?: string;
+				dtlsRemoteCert?: string;
+		sctpParameters?: SctpParameters;
+		sctpState?: SctpState;
 	};
 
 	/** @private */
@@ -117,7 +121,9 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 			iceSelectedTuple: d.iceSelectedTuple ?? undefined,
 			dtlsParameters: d.dtlsParameters,
 			dtlsState: d.dtlsState,
-			dtlsRemoteCert: undefined,
+						dtlsRemoteCert: undefined,
+			sctpParameters: d.sctpParameters ?? undefined,
+			sctpState: d.sctpState ?? undefined,
 		};
 		this.channel.on(this.internal.transportId, (event: string, data: any) => this.#onNotification(event, data));
 	}
@@ -158,13 +164,13 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 		return this.#data.dtlsRemoteCert;
 	}
 
-	/** Data channels are not available yet: no SCTP association. */
-	get sctpParameters(): undefined {
-		return undefined;
+		/** SCTP parameters for the remote (with enableSctp). */
+	get sctpParameters(): SctpParameters | undefined {
+		return this.#data.sctpParameters;
 	}
 
 	get sctpState(): SctpState | undefined {
-		return undefined;
+		return this.#data.sctpState;
 	}
 
 	close(): void {
@@ -196,7 +202,10 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 	#markClosed(): void {
 		this.#data.iceState = 'closed';
 		this.#data.iceSelectedTuple = undefined;
-		this.#data.dtlsState = 'closed';
+				this.#data.dtlsState = 'closed';
+		if (this.#data.sctpState) {
+			this.#data.sctpState = 'closed';
+		}
 	}
 
 	async dump(): Promise<WebRtcTransportDump> {
@@ -251,6 +260,11 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 				}
 				this.safeEmit('dtlsstatechange', data.dtlsState);
 				this.observer.safeEmit('dtlsstatechange', data.dtlsState);
+				break;
+						case 'sctpstatechange':
+				this.#data.sctpState = data.sctpState;
+				this.safeEmit('sctpstatechange', data.sctpState);
+				this.observer.safeEmit('sctpstatechange', data.sctpState);
 				break;
 			default:
 				logger.error(`ignoring unknown event "${event}"`);

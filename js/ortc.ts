@@ -607,3 +607,31 @@ export function getPipeConsumerRtpParameters({
 	});
 	return out;
 }
+
+/** Validates SctpStreamParameters, filling `ordered` (mediasoup's rules and messages). */
+export function validateAndNormalizeSctpStreamParameters(params: any): void {
+	if (typeof params !== 'object' || params === null) {
+		throw new TypeError('params is not an object');
+	}
+	if (typeof params.streamId !== 'number') {
+		throw new TypeError('missing params.streamId');
+	}
+	const orderedGiven = typeof params.ordered === 'boolean';
+	if (!orderedGiven) {
+		params.ordered = true;
+	}
+	if (params.maxPacketLifeTime && typeof params.maxPacketLifeTime !== 'number') {
+		throw new TypeError('invalid params.maxPacketLifeTime');
+	}
+	if (params.maxRetransmits && typeof params.maxRetransmits !== 'number') {
+		throw new TypeError('invalid params.maxRetransmits');
+	}
+	if (params.maxPacketLifeTime && params.maxRetransmits) {
+		throw new TypeError('cannot provide both maxPacketLifeTime and maxRetransmits');
+	}
+	if (orderedGiven && params.ordered && (params.maxPacketLifeTime || params.maxRetransmits)) {
+		throw new TypeError('cannot be ordered with maxPacketLifeTime or maxRetransmits');
+	} else if (!orderedGiven && (params.maxPacketLifeTime || params.maxRetransmits)) {
+		params.ordered = false;
+	}
+}

@@ -19,6 +19,8 @@ export * from './PipeTransport';
 export * from './DirectTransport';
 export * from './Producer';
 export * from './Consumer';
+export * from './DataProducer';
+export * from './DataConsumer';
 export * from './RtpObserver';
 export * from './AudioLevelObserver';
 export * from './ActiveSpeakerObserver';

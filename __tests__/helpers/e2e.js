@@ -65,7 +65,13 @@ async function launchBrowser(extraArgs = []) {
 }
 
 function transportParams(t) {
-	return { id: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters };
+	return {
+		id: t.id,
+		iceParameters: t.iceParameters,
+		iceCandidates: t.iceCandidates,
+		dtlsParameters: t.dtlsParameters,
+		sctpParameters: t.sctpParameters,
+	};
 }
 
 /**
@@ -76,7 +82,8 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 	const context = await browser.newContext();
 	const page = await context.newPage();
 	const transports = new Map();
-	const producers = [];
+		const producers = [];
+	const dataProducers = [];
 	const logs = [];
 	await page.exposeFunction('pwLog', msg => logs.push(msg));
 	await page.exposeFunction('pwSignal', async (type, data) => {
@@ -84,6 +91,11 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 		if (type === 'connect') {
 			await transport.connect({ dtlsParameters: data.dtlsParameters });
 			return null;
+		}
+				if (type === 'producedata') {
+			const dp = await transport.produceData({ sctpStreamParameters: data.sctpStreamParameters, label: data.label, protocol: data.protocol });
+			dataProducers.push(dp);
+			return { id: dp.id };
 		}
 		if (type === 'produce') {
 			const producer = await transport.produce({ kind: data.kind, rtpParameters: data.rtpParameters });
@@ -106,7 +118,8 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 		context,
 		send,
 		recv,
-		producers,
+				producers,
+		dataProducers,
 		logs,
 		rtpCapabilities,
 		produce: opts => page.evaluate(o => window.pw.produce(o), opts ?? {}),

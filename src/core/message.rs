@@ -83,6 +83,7 @@ pub enum Output {
         target: String,
         event: &'static str,
         data: Vec<u8>,
+        ppid: u32,
     },
     CloseSocket(u32),
 }

@@ -3,6 +3,7 @@
 
 pub mod codecs;
 pub mod consumer;
+pub mod data;
 pub mod dtls;
 pub mod ice;
 pub mod ids;

@@ -4,6 +4,7 @@
 
 use crate::core::codecs::CodecKind;
 use crate::core::consumer::{Consumer, ConsumerCodec, OutStream, SourcePacket};
+use crate::core::data::{DataConsumer, DataKind, DataProducer};
 use crate::core::dtls::{DtlsCertificate, DtlsEvent, DtlsRole, DtlsState, DtlsTransport};
 use crate::core::ice::stun::{self, StunMessage};
 use crate::core::ice::{IceOutcome, IceServer, Tuple};
@@ -16,6 +17,7 @@ use crate::core::producer::{Producer, ProducerCodec, ProducerEncoding, ProducerT
 use crate::core::rtcp::{self, RtcpItem};
 use crate::core::rtp::packet::{is_rtcp, RtpView};
 use crate::core::rtp::{ExtIds, ExtUri, EXT_COUNT};
+use crate::core::sctp::{SctpAssociation, SctpMessage, StreamOptions};
 use crate::core::srtp::{SrtpContext, SrtpProfile};
 use crate::core::transport::webrtc_server::WebRtcServer;
 use crate::core::transport::{Flavor, LocalSocket, Plain, Transport, WebRtc};
@@ -62,6 +64,10 @@ pub struct Engine {
     observer_ids: IdMap,
     servers: HashMap<u32, WebRtcServer>,
     server_ids: IdMap,
+    data_producers: HashMap<u32, DataProducer>,
+    data_producer_ids: IdMap,
+    data_consumers: HashMap<u32, DataConsumer>,
+    data_consumer_ids: IdMap,
     /// Sockets (and their TCP connections) of WebRtcServers.
     server_sockets: HashMap<u32, u32>,
     /// TCP connection → the listening socket that accepted it.
@@ -274,6 +280,7 @@ fn transmit(
                 target: t.id.clone(),
                 event: "rtcp",
                 data: pkt,
+                ppid: 0,
             });
         }
         return rtcp;
@@ -327,6 +334,10 @@ impl Engine {
             observer_ids: IdMap::default(),
             servers: HashMap::new(),
             server_ids: IdMap::default(),
+            data_producers: HashMap::new(),
+            data_producer_ids: IdMap::default(),
+            data_consumers: HashMap::new(),
+            data_consumer_ids: IdMap::default(),
             server_sockets: HashMap::new(),
             conn_listener: HashMap::new(),
             socket_owner: HashMap::new(),
@@ -407,10 +418,11 @@ impl Engine {
 
     pub fn handle_request(&mut self, now: Instant, req: Request) {
         self.now = now;
-        if let Some(payload) = req.payload.as_ref() {
-            // Data notifications (id 0): no response, errors are counted drops.
-            let mut data = payload.clone();
-            self.handle_payload(&req.method, &req.handler_id, &mut data);
+        if req.id == 0 {
+            // Data notifications (producer.send, transport.sendRtcp, dataProducer.send): no
+            // response; what cannot be delivered is a counted drop.
+            let mut data = req.payload.clone().unwrap_or_default();
+            self.handle_payload(&req.method, &req.handler_id, &req.data, &mut data);
             return;
         }
         let result = self.dispatch(&req);
@@ -696,6 +708,18 @@ impl Engine {
                 })?;
                 self.producer_request(k, m, d)
             }
+            m if m.starts_with("dataProducer.") => {
+                let k = self.data_producer_ids.get(h).ok_or_else(|| {
+                    CoreError::not_found(format!("DataProducer not found [dataProducerId:{h}]"))
+                })?;
+                self.data_producer_request(k, m)
+            }
+            m if m.starts_with("dataConsumer.") => {
+                let k = self.data_consumer_ids.get(h).ok_or_else(|| {
+                    CoreError::not_found(format!("DataConsumer not found [dataConsumerId:{h}]"))
+                })?;
+                self.data_consumer_request(k, m, d, req.payload.as_deref())
+            }
             m if m.starts_with("consumer.") => {
                 let k = self.consumer_ids.get(h).ok_or_else(|| {
                     CoreError::not_found(format!("Consumer not found [consumerId:{h}]"))
@@ -707,7 +731,26 @@ impl Engine {
     }
 
     /// `producer.send` (RTP into a DirectTransport producer) and `transport.sendRtcp`.
-    fn handle_payload(&mut self, method: &str, handler: &str, data: &mut [u8]) {
+    fn handle_payload(&mut self, method: &str, handler: &str, meta: &Value, data: &mut [u8]) {
+        if method == "dataProducer.send" {
+            let Some(dpk) = self.data_producer_ids.get(handler) else {
+                self.drops.no_producer += 1;
+                return;
+            };
+            let ppid = meta.get("ppid").and_then(Value::as_u64).unwrap_or(53) as u32;
+            let subchannels: Option<Vec<u16>> =
+                meta.get("subchannels").and_then(Value::as_array).map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_u64().map(|x| x as u16))
+                        .collect()
+                });
+            let required = meta
+                .get("requiredSubchannel")
+                .and_then(Value::as_u64)
+                .map(|v| v as u16);
+            self.deliver_data(dpk, ppid, data, subchannels.as_deref(), required);
+            return;
+        }
         let tk = match method {
             "producer.send" => self
                 .producer_ids
@@ -735,6 +778,544 @@ impl Engine {
             self.rtp_input(tk, data);
         } else {
             self.rtcp_input(tk, data);
+        }
+    }
+
+    /// Creates the SCTP association a transport asked for with enableSctp.
+    fn sctp_for(d: &Value) -> Option<SctpAssociation> {
+        if !d
+            .get("enableSctp")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            return None;
+        }
+        let streams = &d["numSctpStreams"];
+        let os = streams["OS"].as_u64().unwrap_or(1024).clamp(1, 65535) as u16;
+        let mis = streams["MIS"].as_u64().unwrap_or(1024).clamp(1, 65535) as u16;
+        let max = d
+            .get("maxSctpMessageSize")
+            .or_else(|| d.get("maxReceiveMessageSize"))
+            .and_then(Value::as_u64)
+            .unwrap_or(262_144);
+        Some(SctpAssociation::new(os, mis, max))
+    }
+
+    fn sctp_parameters(t: &Transport) -> Value {
+        match &t.sctp {
+            Some(s) => {
+                json!({ "port": 5000, "OS": s.os, "MIS": s.mis, "maxMessageSize": s.max_message_size })
+            }
+            None => Value::Null,
+        }
+    }
+
+    /// An SCTP packet arrived on transport `k` (inside DTLS, or as a UDP datagram).
+    fn sctp_input(&mut self, k: u32, packet: &[u8]) {
+        let now = self.now;
+        let mut msgs = Vec::new();
+        let Some(t) = self.transports.get_mut(&k) else {
+            return;
+        };
+        let Some(sctp) = t.sctp.as_mut() else {
+            self.drops.malformed += 1;
+            return;
+        };
+        let changed = sctp.handle_packet(now, packet, &mut msgs);
+        self.after_sctp(k, changed, msgs);
+    }
+
+    /// Delivers received messages, sends what SCTP queued, reports state changes.
+    fn after_sctp(&mut self, k: u32, changed: bool, msgs: Vec<SctpMessage>) {
+        for m in msgs {
+            let dpk = self
+                .transports
+                .get(&k)
+                .and_then(|t| t.sctp_stream_producers.get(&m.stream_id).copied());
+            match dpk {
+                Some(dpk) => self.deliver_data(dpk, m.ppid, &m.data, None, None),
+                None => self.drops.no_producer += 1,
+            }
+        }
+        self.flush_sctp(k);
+        if changed {
+            if let Some(t) = self.transports.get(&k) {
+                if let Some(s) = &t.sctp {
+                    let (id, state) = (t.id.clone(), s.state.as_str());
+                    self.notify(&id, "sctpstatechange", json!({ "sctpState": state }));
+                }
+            }
+        }
+    }
+
+    /// Sends the SCTP packets a transport's association has queued.
+    fn flush_sctp(&mut self, k: u32) {
+        let now = self.now;
+        let Some(t) = self.transports.get_mut(&k) else {
+            return;
+        };
+        let Some(sctp) = t.sctp.as_mut() else { return };
+        let mut packets = Vec::new();
+        while let Some(ps) = sctp.poll_transmit(now) {
+            packets.extend(ps);
+        }
+        if packets.is_empty() {
+            return;
+        }
+        match &mut t.flavor {
+            Flavor::WebRtc(w) => {
+                let (Some(dtls), Some(sel)) = (w.dtls.as_mut(), w.ice.selected) else {
+                    return;
+                };
+                for p in packets {
+                    dtls.send_application_data(&p);
+                }
+                while let Some(d) = dtls.pop_outgoing() {
+                    self.outputs.push_back(Output::Transmit {
+                        socket: sel.socket,
+                        to: sel.remote,
+                        data: d,
+                    });
+                }
+            }
+            Flavor::Plain(p) => {
+                let Some(to) = p.tuple else { return };
+                for pk in packets {
+                    self.outputs.push_back(Output::Transmit {
+                        socket: p.socket.id,
+                        to,
+                        data: pk.to_vec(),
+                    });
+                }
+            }
+            Flavor::Direct { .. } => {}
+        }
+    }
+
+    /// A message from a data producer goes to each of its data consumers.
+    fn deliver_data(
+        &mut self,
+        dpk: u32,
+        ppid: u32,
+        data: &[u8],
+        subchannels: Option<&[u16]>,
+        required: Option<u16>,
+    ) {
+        let Some(dp) = self.data_producers.get_mut(&dpk) else {
+            return;
+        };
+        dp.messages += 1;
+        dp.bytes += data.len() as u64;
+        if dp.paused {
+            return;
+        }
+        for dck in dp.consumers.clone() {
+            let ok = self.data_consumers.get(&dck).is_some_and(|c| {
+                !c.paused && !c.producer_paused && c.accepts(subchannels, required)
+            });
+            if ok {
+                self.send_to_data_consumer(dck, ppid, data);
+            }
+        }
+    }
+
+    /// Sends a message to a data consumer's endpoint; returns the stream's buffered amount.
+    fn send_to_data_consumer(&mut self, dck: u32, ppid: u32, data: &[u8]) -> Option<usize> {
+        let c = self.data_consumers.get_mut(&dck)?;
+        let tk = c.transport;
+        match c.kind {
+            DataKind::Direct => {
+                c.messages += 1;
+                c.bytes += data.len() as u64;
+                let id = c.id.clone();
+                self.outputs.push_back(Output::Binary {
+                    target: id,
+                    event: "message",
+                    data: data.to_vec(),
+                    ppid,
+                });
+                Some(0)
+            }
+            DataKind::Sctp => {
+                let (sid, opts) = (c.stream_id?, c.options);
+                let t = self.transports.get_mut(&tk)?;
+                let buffered = match t.sctp.as_mut()?.send(sid, ppid, data, opts) {
+                    Some(b) => b,
+                    None => {
+                        let id = c.id.clone();
+                        self.notify(&id, "sctpsendbufferfull", Value::Null);
+                        return None;
+                    }
+                };
+                c.messages += 1;
+                c.bytes += data.len() as u64;
+                if buffered > c.buffered_amount_low_threshold {
+                    c.above_threshold = true;
+                }
+                self.flush_sctp(tk);
+                Some(buffered)
+            }
+        }
+    }
+
+    /// Runs SCTP timers and 'bufferedamountlow' checks.
+    fn tick_sctp(&mut self, now: Instant) {
+        let keys: Vec<u32> = self
+            .transports
+            .iter()
+            .filter(|(_, t)| t.sctp.is_some())
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            let mut msgs = Vec::new();
+            let t = self.transports.get_mut(&k).expect("listed");
+            let sctp = t.sctp.as_mut().expect("filtered");
+            let before = sctp.state;
+            sctp.handle_timeout(now, &mut msgs);
+            let changed = before != sctp.state;
+            self.after_sctp(k, changed, msgs);
+            let dcs = self.transports[&k].data_consumers.clone();
+            for dck in dcs {
+                let Some(c) = self.data_consumers.get(&dck) else {
+                    continue;
+                };
+                let (Some(sid), true) = (c.stream_id, c.above_threshold) else {
+                    continue;
+                };
+                let buffered = self
+                    .transports
+                    .get_mut(&k)
+                    .and_then(|t| t.sctp.as_mut())
+                    .map_or(0, |s| s.buffered_amount(sid));
+                let c = self.data_consumers.get_mut(&dck).expect("listed");
+                if buffered <= c.buffered_amount_low_threshold {
+                    c.above_threshold = false;
+                    let id = c.id.clone();
+                    self.notify(
+                        &id,
+                        "bufferedamountlow",
+                        json!({ "bufferedAmount": buffered }),
+                    );
+                }
+            }
+        }
+    }
+
+    fn produce_data(&mut self, tk: u32, d: &Value) -> Res {
+        let id = str_field(d, "dataProducerId")?.to_string();
+        if self.data_producer_ids.contains(&id) {
+            return Err(CoreError::error(format!(
+                "a DataProducer with same dataProducerId already exists [dataProducerId:{id}]"
+            )));
+        }
+        let kind = if d.get("type").and_then(Value::as_str) == Some("direct") {
+            DataKind::Direct
+        } else {
+            DataKind::Sctp
+        };
+        let t = self.transports.get(&tk).expect("checked");
+        let is_direct = matches!(t.flavor, Flavor::Direct { .. });
+        if is_direct != (kind == DataKind::Direct) {
+            return Err(CoreError::type_error(format!(
+                "invalid DataProducer type '{}' for this transport",
+                kind.as_str()
+            )));
+        }
+        let mut stream_id = None;
+        if kind == DataKind::Sctp {
+            let sctp = t
+                .sctp
+                .as_ref()
+                .ok_or_else(|| CoreError::type_error("SCTP not enabled in this transport"))?;
+            let sid = d["sctpStreamParameters"]["streamId"]
+                .as_u64()
+                .ok_or_else(|| CoreError::type_error("missing sctpStreamParameters.streamId"))?;
+            if sid >= sctp.mis as u64 {
+                return Err(CoreError::type_error(format!(
+                    "sctpStreamParameters.streamId {sid} out of range (MIS {})",
+                    sctp.mis
+                )));
+            }
+            if t.sctp_stream_producers.contains_key(&(sid as u16)) {
+                return Err(CoreError::error(format!(
+                    "sctpStreamId already in use [streamId:{sid}]"
+                )));
+            }
+            stream_id = Some(sid as u16);
+        }
+        let dpk = self.data_producer_ids.insert(&id);
+        let dp = DataProducer {
+            id,
+            transport: tk,
+            kind,
+            stream_id,
+            sctp_stream_parameters: d
+                .get("sctpStreamParameters")
+                .cloned()
+                .unwrap_or(Value::Null),
+            label: d
+                .get("label")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            protocol: d
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            paused: d.get("paused").and_then(Value::as_bool).unwrap_or(false),
+            consumers: Vec::new(),
+            messages: 0,
+            bytes: 0,
+        };
+        let dump = dp.dump();
+        let t = self.transports.get_mut(&tk).expect("checked");
+        if let Some(s) = stream_id {
+            t.sctp_stream_producers.insert(s, dpk);
+        }
+        t.data_producers.push(dpk);
+        self.data_producers.insert(dpk, dp);
+        Ok(dump)
+    }
+
+    fn consume_data(&mut self, tk: u32, d: &Value) -> Res {
+        let id = str_field(d, "dataConsumerId")?.to_string();
+        if self.data_consumer_ids.contains(&id) {
+            return Err(CoreError::error(format!(
+                "a DataConsumer with same dataConsumerId already exists [dataConsumerId:{id}]"
+            )));
+        }
+        let pid = str_field(d, "dataProducerId")?;
+        let dpk = self.data_producer_ids.get(pid).ok_or_else(|| {
+            CoreError::not_found(format!("DataProducer not found [dataProducerId:{pid}]"))
+        })?;
+        let kind = if d.get("type").and_then(Value::as_str) == Some("direct") {
+            DataKind::Direct
+        } else {
+            DataKind::Sctp
+        };
+        let t = self.transports.get(&tk).expect("checked");
+        let mut stream_id = None;
+        let mut options = StreamOptions {
+            ordered: true,
+            ..Default::default()
+        };
+        if kind == DataKind::Sctp {
+            let sctp = t
+                .sctp
+                .as_ref()
+                .ok_or_else(|| CoreError::type_error("SCTP not enabled in this transport"))?;
+            let sp = &d["sctpStreamParameters"];
+            let sid = sp["streamId"]
+                .as_u64()
+                .ok_or_else(|| CoreError::type_error("missing sctpStreamParameters.streamId"))?;
+            if sid >= sctp.os as u64 {
+                return Err(CoreError::type_error(format!(
+                    "sctpStreamParameters.streamId {sid} out of range (OS {})",
+                    sctp.os
+                )));
+            }
+            stream_id = Some(sid as u16);
+            options = StreamOptions {
+                ordered: sp["ordered"].as_bool().unwrap_or(true),
+                max_packet_life_time: sp["maxPacketLifeTime"].as_u64().map(|v| v as u32),
+                max_retransmits: sp["maxRetransmits"].as_u64().map(|v| v as u32),
+            };
+        }
+        let dp = self.data_producers.get_mut(&dpk).expect("checked");
+        let dck = self.data_consumer_ids.insert(&id);
+        let dc = DataConsumer {
+            id,
+            transport: tk,
+            producer: dpk,
+            data_producer_id: pid.to_string(),
+            kind,
+            stream_id,
+            options,
+            sctp_stream_parameters: d
+                .get("sctpStreamParameters")
+                .cloned()
+                .unwrap_or(Value::Null),
+            label: d
+                .get("label")
+                .and_then(Value::as_str)
+                .unwrap_or(&dp.label)
+                .to_string(),
+            protocol: d
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or(&dp.protocol)
+                .to_string(),
+            paused: d.get("paused").and_then(Value::as_bool).unwrap_or(false),
+            producer_paused: dp.paused,
+            subchannels: d
+                .get("subchannels")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_u64().map(|x| x as u16))
+                .collect(),
+            messages: 0,
+            bytes: 0,
+            buffered_amount_low_threshold: d
+                .get("bufferedAmountLowThreshold")
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize,
+            above_threshold: false,
+        };
+        dp.consumers.push(dck);
+        let dump = dc.dump();
+        self.transports
+            .get_mut(&tk)
+            .expect("checked")
+            .data_consumers
+            .push(dck);
+        self.data_consumers.insert(dck, dc);
+        Ok(dump)
+    }
+
+    fn remove_data_consumer(&mut self, k: u32) {
+        let Some(c) = self.data_consumers.remove(&k) else {
+            return;
+        };
+        self.data_consumer_ids.remove(&c.id);
+        if let Some(p) = self.data_producers.get_mut(&c.producer) {
+            p.consumers.retain(|x| *x != k);
+        }
+        if let Some(t) = self.transports.get_mut(&c.transport) {
+            t.data_consumers.retain(|x| *x != k);
+        }
+    }
+
+    fn remove_data_producer(&mut self, k: u32) {
+        let Some(p) = self.data_producers.remove(&k) else {
+            return;
+        };
+        self.data_producer_ids.remove(&p.id);
+        if let Some(t) = self.transports.get_mut(&p.transport) {
+            t.data_producers.retain(|x| *x != k);
+            t.sctp_stream_producers.retain(|_, v| *v != k);
+        }
+        for c in p.consumers {
+            if let Some(id) = self.data_consumers.get(&c).map(|c| c.id.clone()) {
+                self.notify(&id, "dataproducerclose", Value::Null);
+            }
+            self.remove_data_consumer(c);
+        }
+    }
+
+    fn data_producer_request(&mut self, k: u32, m: &str) -> Res {
+        let ts = self.unix_ms();
+        let p = self.data_producers.get_mut(&k).expect("checked");
+        match m {
+            "dataProducer.dump" => Ok(p.dump()),
+            "dataProducer.getStats" => Ok(p.stats(ts)),
+            "dataProducer.pause" | "dataProducer.resume" => {
+                let pause = m == "dataProducer.pause";
+                if p.paused == pause {
+                    return Ok(Value::Null);
+                }
+                p.paused = pause;
+                for c in p.consumers.clone() {
+                    if let Some(c) = self.data_consumers.get_mut(&c) {
+                        c.producer_paused = pause;
+                        let id = c.id.clone();
+                        self.notify(
+                            &id,
+                            if pause {
+                                "dataproducerpause"
+                            } else {
+                                "dataproducerresume"
+                            },
+                            Value::Null,
+                        );
+                    }
+                }
+                Ok(Value::Null)
+            }
+            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
+    }
+
+    fn data_consumer_request(&mut self, k: u32, m: &str, d: &Value, payload: Option<&[u8]>) -> Res {
+        let ts = self.unix_ms();
+        let buffered = {
+            let c = &self.data_consumers[&k];
+            match (
+                c.stream_id,
+                self.transports
+                    .get_mut(&c.transport)
+                    .and_then(|t| t.sctp.as_mut()),
+            ) {
+                (Some(sid), Some(s)) => s.buffered_amount(sid),
+                _ => 0,
+            }
+        };
+        let c = self.data_consumers.get_mut(&k).expect("checked");
+        match m {
+            "dataConsumer.dump" => Ok(c.dump()),
+            "dataConsumer.getStats" => Ok(c.stats(ts, buffered)),
+            "dataConsumer.getBufferedAmount" => Ok(json!({ "bufferedAmount": buffered })),
+            "dataConsumer.setBufferedAmountLowThreshold" => {
+                c.buffered_amount_low_threshold = field(d, "threshold")?
+                    .as_u64()
+                    .ok_or_else(|| CoreError::type_error("wrong threshold"))?
+                    as usize;
+                c.above_threshold = buffered > c.buffered_amount_low_threshold;
+                Ok(Value::Null)
+            }
+            "dataConsumer.pause" => {
+                c.paused = true;
+                Ok(Value::Null)
+            }
+            "dataConsumer.resume" => {
+                c.paused = false;
+                Ok(Value::Null)
+            }
+            "dataConsumer.setSubchannels"
+            | "dataConsumer.addSubchannel"
+            | "dataConsumer.removeSubchannel" => {
+                match m {
+                    "dataConsumer.setSubchannels" => {
+                        let mut v: Vec<u16> = field(d, "subchannels")?
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|v| v.as_u64().map(|x| x as u16))
+                            .collect();
+                        v.sort_unstable();
+                        v.dedup();
+                        c.subchannels = v;
+                    }
+                    "dataConsumer.addSubchannel" => {
+                        let s = field(d, "subchannel")?
+                            .as_u64()
+                            .ok_or_else(|| CoreError::type_error("wrong subchannel"))?
+                            as u16;
+                        if !c.subchannels.contains(&s) {
+                            c.subchannels.push(s);
+                            c.subchannels.sort_unstable();
+                        }
+                    }
+                    _ => {
+                        let s = field(d, "subchannel")?
+                            .as_u64()
+                            .ok_or_else(|| CoreError::type_error("wrong subchannel"))?
+                            as u16;
+                        c.subchannels.retain(|x| *x != s);
+                    }
+                }
+                Ok(json!({ "subchannels": c.subchannels }))
+            }
+            "dataConsumer.send" => {
+                let ppid = d.get("ppid").and_then(Value::as_u64).unwrap_or(53) as u32;
+                let data = payload.unwrap_or(&[]).to_vec();
+                match self.send_to_data_consumer(k, ppid, &data) {
+                    Some(b) => Ok(json!({ "bufferedAmount": b })),
+                    None => Err(CoreError::error("message could not be sent (SCTP not connected, too large, or send buffer full)")),
+                }
+            }
+            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
         }
     }
 
@@ -942,6 +1523,7 @@ impl Engine {
             Flavor::WebRtc(Box::new(w)),
             rtcp_ssrc,
         );
+        t.sctp = Self::sctp_for(d);
         if let Some(b) = d
             .get("initialAvailableOutgoingBitrate")
             .and_then(Value::as_u64)
@@ -1049,6 +1631,12 @@ impl Engine {
         }
         for c in t.consumers {
             self.remove_consumer(c);
+        }
+        for c in t.data_consumers {
+            self.remove_data_consumer(c);
+        }
+        for p in t.data_producers {
+            self.remove_data_producer(p);
         }
         for p in t.producers {
             self.remove_producer(p, true);
@@ -1181,6 +1769,24 @@ impl Engine {
                     CoreError::not_found(format!("Producer not found [producerId:{id}]"))
                 })?;
                 self.remove_producer(pk, true);
+                Ok(Value::Null)
+            }
+            "transport.produceData" => self.produce_data(k, d),
+            "transport.consumeData" => self.consume_data(k, d),
+            "transport.closeDataProducer" => {
+                let id = str_field(d, "dataProducerId")?;
+                let dk = self.data_producer_ids.get(id).ok_or_else(|| {
+                    CoreError::not_found(format!("DataProducer not found [dataProducerId:{id}]"))
+                })?;
+                self.remove_data_producer(dk);
+                Ok(Value::Null)
+            }
+            "transport.closeDataConsumer" => {
+                let id = str_field(d, "dataConsumerId")?;
+                let dk = self.data_consumer_ids.get(id).ok_or_else(|| {
+                    CoreError::not_found(format!("DataConsumer not found [dataConsumerId:{id}]"))
+                })?;
+                self.remove_data_consumer(dk);
                 Ok(Value::Null)
             }
             "transport.closeConsumer" => {
@@ -1377,6 +1983,7 @@ impl Engine {
             return;
         };
         let mut notes = Vec::new();
+        let mut sctp_packets = Vec::new();
         for e in events {
             match e {
                 DtlsEvent::StateChanged => {
@@ -1408,9 +2015,7 @@ impl Engine {
                         }
                     }
                 }
-                DtlsEvent::Data(_) => {
-                    // SCTP over DTLS arrives with the data-channel issue.
-                }
+                DtlsEvent::Data(d) => sctp_packets.push(d),
             }
         }
         // Flush DTLS records to the selected tuple.
@@ -1425,6 +2030,9 @@ impl Engine {
         }
         for n in notes {
             self.notify(&id, "dtlsstatechange", n);
+        }
+        for p in sctp_packets {
+            self.sctp_input(k, &p);
         }
     }
 
@@ -1926,6 +2534,11 @@ impl Engine {
                     json!({ "role": "auto", "fingerprints": self.dtls_fingerprints() });
                 v["dtlsState"] = json!(w.dtls_state.as_str());
                 v["iceConsentTimeout"] = json!(w.ice_consent_timeout);
+                v["sctpParameters"] = Self::sctp_parameters(t);
+                v["sctpState"] = t
+                    .sctp
+                    .as_ref()
+                    .map_or(Value::Null, |s| json!(s.state.as_str()));
             }
             Flavor::Plain(p) if p.pipe => {
                 v["tuple"] = t.tuple_json().unwrap_or(Value::Null);
@@ -1974,6 +2587,9 @@ impl Engine {
             Flavor::Direct { .. } => v["type"] = json!("direct-transport"),
             Flavor::WebRtc(w) => {
                 v["type"] = json!("webrtc-transport");
+                if let Some(s) = &t.sctp {
+                    v["sctpState"] = json!(s.state.as_str());
+                }
                 v["availableOutgoingBitrate"] = json!(t.initial_available_outgoing_bitrate);
                 v["iceRole"] = json!("controlled");
                 v["iceState"] = json!(w.ice.state.as_str());
@@ -2396,6 +3012,7 @@ impl Engine {
                         target: c.id.clone(),
                         event: "rtp",
                         data: out,
+                        ppid: 0,
                     });
                     continue;
                 }
@@ -2563,6 +3180,7 @@ impl Engine {
             }
         }
         self.tick_observers(now);
+        self.tick_sctp(now);
         if now >= self.next_rtcp {
             self.next_rtcp = now + RTCP_INTERVAL;
             self.send_rtcp_reports(&keys);

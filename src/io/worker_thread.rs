@@ -442,8 +442,10 @@ impl Loop {
                     target,
                     event,
                     data,
+                    ppid,
                 } => emit.binary(
-                    json!({ "t": "bin", "target": target, "event": event }).to_string(),
+                    json!({ "t": "bin", "target": target, "event": event, "ppid": ppid })
+                        .to_string(),
                     data,
                 ),
                 Output::CloseSocket(id) => self.close_socket(id),

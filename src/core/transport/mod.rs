@@ -144,6 +144,12 @@ pub struct Transport {
     pub initial_available_outgoing_bitrate: u64,
     pub trace_types: Vec<String>,
     pub closed: bool,
+    /// SCTP association for data channels (enableSctp).
+    pub sctp: Option<crate::core::sctp::SctpAssociation>,
+    pub data_producers: Vec<u32>,
+    pub data_consumers: Vec<u32>,
+    /// Incoming SCTP stream id → data producer.
+    pub sctp_stream_producers: HashMap<u16, u32>,
 }
 
 impl Transport {
@@ -172,6 +178,10 @@ impl Transport {
             initial_available_outgoing_bitrate: 600_000,
             trace_types: Vec::new(),
             closed: false,
+            sctp: None,
+            data_producers: Vec::new(),
+            data_consumers: Vec::new(),
+            sctp_stream_producers: HashMap::new(),
         }
     }
 

@@ -1,0 +1,62 @@
+'use strict';
+// A data channel from Chromium A through the SFU (SCTP over DTLS, a DataProducer and a
+// DataConsumer) to Chromium B: 100 messages, in order, strings and 16 KiB binaries mixed.
+const mediasoup = require('../');
+const { mediaCodecs } = require('./helpers/media');
+const { startPageServer, launchBrowser, openPeer, waitFor } = require('./helpers/e2e');
+
+let worker, pages, browser;
+beforeAll(async () => {
+	worker = await mediasoup.createWorker();
+	pages = await startPageServer();
+	browser = await launchBrowser();
+});
+afterAll(async () => {
+	await browser?.close();
+	pages?.server.close();
+	worker?.close();
+});
+
+test('Chromium A → SFU → Chromium B: 100 ordered messages, strings and 16 KiB binary', async () => {
+	const router = await worker.createRouter({ mediaCodecs });
+	const options = { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }], enableSctp: true, numSctpStreams: { OS: 1024, MIS: 1024 } };
+	const a = await openPeer(browser, pages.url, router, options);
+	const b = await openPeer(browser, pages.url, router, options);
+	try {
+		expect(a.send.sctpParameters).toEqual({ port: 5000, OS: 1024, MIS: 1024, maxMessageSize: 262144 });
+		const states = [];
+		a.send.on('sctpstatechange', s => states.push(s));
+		await a.page.evaluate(() => window.pw.produceData({ label: 'chat' }));
+		expect(a.dataProducers).toHaveLength(1);
+		const dp = a.dataProducers[0];
+		expect(dp.label).toBe('chat');
+		expect(a.send.sctpState).toBe('connected');
+		const dc = await b.recv.consumeData({ dataProducerId: dp.id });
+		expect(dc.sctpStreamParameters.streamId).toBe(0);
+		expect(dc.label).toBe('chat');
+		await b.page.evaluate(
+			p => window.pw.consumeData(p),
+			{ id: dc.id, dataProducerId: dp.id, sctpStreamParameters: dc.sctpStreamParameters, label: dc.label, protocol: dc.protocol }
+		);
+		await waitFor(() => b.recv.sctpState === 'connected', 10000);
+		const messages = Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? `message ${i}` : { binary: 16384, fill: i }));
+		await a.page.evaluate(m => window.pw.sendData(m), messages);
+		const got = await waitFor(async () => {
+			const r = await b.page.evaluate(() => window.pw.received());
+			return r.length >= 100 ? r : null;
+		}, 20000);
+		expect(got).toBeTruthy();
+		expect(got).toEqual(messages.map(m => (typeof m === 'string' ? m : { ...m, uniform: true })));
+		const [stats] = await dc.getStats();
+		expect(stats).toMatchObject({ type: 'data-consumer', label: 'chat', messagesSent: 100 });
+		const [pstats] = await dp.getStats();
+		expect(pstats.messagesReceived).toBe(100);
+		// The server can also send to B on its own (DataConsumer.send resolves with the buffered amount).
+		await expect(dc.send('from the server')).resolves.toEqual(expect.any(Number));
+		expect(await waitFor(async () => (await b.page.evaluate(() => window.pw.received())).includes('from the server'), 5000)).toBe(true);
+	} finally {
+		await a.close();
+		await b.close();
+		router.close();
+	}
+});
