@@ -178,6 +178,13 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		utils.checkAppData(appData);
 
 		
+				const numSctpStreams = (options as any).numSctpStreams;
+		if (
+			numSctpStreams !== undefined &&
+			(typeof numSctpStreams !== 'object' || typeof numSctpStreams.OS !== 'number' || typeof numSctpStreams.MIS !== 'number')
+		) {
+			throw new TypeError('if given, numSctpStreams must be an object with numeric OS and MIS');
+		}
 		if (typeof iceConsentTimeout !== 'number' || iceConsentTimeout < 0) {
 			throw new TypeError('if given, iceConsentTimeout must be a non-negative number');
 		}

@@ -35,14 +35,14 @@ pub struct DataProducer {
 
 impl DataProducer {
     pub fn dump(&self) -> Value {
-        json!({
+        without_nulls(json!({
             "id": self.id,
             "type": self.kind.as_str(),
             "sctpStreamParameters": self.sctp_stream_parameters,
             "label": self.label,
             "protocol": self.protocol,
             "paused": self.paused,
-        })
+        }))
     }
 
     pub fn stats(&self, ts: u64) -> Value {
@@ -96,7 +96,7 @@ impl DataConsumer {
     }
 
     pub fn dump(&self) -> Value {
-        json!({
+        without_nulls(json!({
             "id": self.id,
             "dataProducerId": self.data_producer_id,
             "type": self.kind.as_str(),
@@ -107,7 +107,7 @@ impl DataConsumer {
             "paused": self.paused,
             "dataProducerPaused": self.producer_paused,
             "subchannels": self.subchannels,
-        })
+        }))
     }
 
     pub fn stats(&self, ts: u64, buffered: usize) -> Value {
@@ -121,6 +121,14 @@ impl DataConsumer {
             "bufferedAmount": buffered,
         }])
     }
+}
+
+/// Dumps leave out what a transport kind does not have (e.g. SCTP parameters when direct).
+fn without_nulls(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|_, x| !x.is_null());
+    }
+    v
 }
 
 #[cfg(test)]

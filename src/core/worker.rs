@@ -554,6 +554,28 @@ impl Engine {
                     .map(|o| o.id.clone())
                     .collect();
                 let mut map_producer_observers = Vec::new();
+                let mut map_dp_dcs = Vec::new();
+                let mut map_dc_dp = Vec::new();
+                for tk in &r.transports {
+                    let Some(t) = self.transports.get(tk) else {
+                        continue;
+                    };
+                    for dpk in &t.data_producers {
+                        let Some(dp) = self.data_producers.get(dpk) else {
+                            continue;
+                        };
+                        let dcs: Vec<String> = dp
+                            .consumers
+                            .iter()
+                            .filter_map(|c| self.data_consumers.get(c))
+                            .map(|c| c.id.clone())
+                            .collect();
+                        for c in &dcs {
+                            map_dc_dp.push(json!({ "key": c, "value": dp.id }));
+                        }
+                        map_dp_dcs.push(json!({ "key": dp.id, "values": dcs }));
+                    }
+                }
                 let mut map_producer_consumers = Vec::new();
                 let mut map_consumer_producer = Vec::new();
                 for pid in &r.producers {
@@ -596,8 +618,8 @@ impl Engine {
                     "mapProducerIdConsumerIds": map_producer_consumers,
                     "mapConsumerIdProducerId": map_consumer_producer,
                     "mapProducerIdObserverIds": map_producer_observers,
-                    "mapDataProducerIdDataConsumerIds": [],
-                    "mapDataConsumerIdDataProducerId": [],
+                    "mapDataProducerIdDataConsumerIds": map_dp_dcs,
+                    "mapDataConsumerIdDataProducerId": map_dc_dp,
                 }))
             }
             "router.createWebRtcTransport" | "router.createWebRtcTransportWithServer" => {
@@ -1030,12 +1052,12 @@ impl Engine {
             let sid = d["sctpStreamParameters"]["streamId"]
                 .as_u64()
                 .ok_or_else(|| CoreError::type_error("missing sctpStreamParameters.streamId"))?;
-            if sid >= sctp.mis as u64 {
+            if sid > 65535 {
                 return Err(CoreError::type_error(format!(
-                    "sctpStreamParameters.streamId {sid} out of range (MIS {})",
-                    sctp.mis
+                    "sctpStreamParameters.streamId {sid} out of range"
                 )));
             }
+            let _ = sctp;
             if t.sctp_stream_producers.contains_key(&(sid as u16)) {
                 return Err(CoreError::error(format!(
                     "sctpStreamId already in use [streamId:{sid}]"
@@ -1474,17 +1496,14 @@ impl Engine {
         let pwd = random_token(32);
         // Candidates in listenInfos order; priorities favour the preferred protocol and the
         // first listen entries (as mediasoup's IceCandidate does).
-        let prefer_tcp = d.get("preferTcp").and_then(Value::as_bool).unwrap_or(false);
         let n = sockets.len() as u32;
         let candidates: Vec<Value> = sockets
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let proto_pref: u32 = match (s.protocol, prefer_tcp) {
-                    (crate::core::transport::Protocol::Udp, false) | (crate::core::transport::Protocol::Tcp, true) => 1000,
-                    _ => 0,
-                };
-                let local_pref = proto_pref + (n - i as u32) * 10;
+                // Strictly decreasing in listen order (the facade orders listenIps by
+                // preferUdp / preferTcp; a WebRtcServer's sockets are sorted above).
+                let local_pref = (n - i as u32) * 10;
                 let priority = (1u32 << 24) * 64 + (1 << 8) * local_pref + 255;
                 let addr = s.announced.clone().unwrap_or_else(|| s.ip.clone());
                 let mut c = json!({
@@ -2508,8 +2527,8 @@ impl Engine {
             "consumerIds": consumer_ids,
             "mapSsrcConsumerId": t.consumer_ssrcs.iter().filter_map(|(s, c)| Some(json!({ "key": s, "value": self.consumers.get(c)?.id }))).collect::<Vec<_>>(),
             "mapRtxSsrcConsumerId": [],
-            "dataProducerIds": [],
-            "dataConsumerIds": [],
+            "dataProducerIds": t.data_producers.iter().filter_map(|k| self.data_producers.get(k)).map(|p| p.id.clone()).collect::<Vec<_>>(),
+            "dataConsumerIds": t.data_consumers.iter().filter_map(|k| self.data_consumers.get(k)).map(|c| c.id.clone()).collect::<Vec<_>>(),
             "recvRtpHeaderExtensions": {},
             "rtpListener": {
                 "ssrcTable": t.ssrc_map.iter().filter_map(|(s, p)| Some(json!({ "key": s, "value": self.producers.get(p)?.id }))).collect::<Vec<_>>(),
@@ -2552,6 +2571,10 @@ impl Engine {
                 v["rtcpTuple"] = t.rtcp_tuple_json().unwrap_or(Value::Null);
                 v["srtpParameters"] = p.srtp_params.clone().unwrap_or(Value::Null);
             }
+        }
+        // Absent, not null, for what the transport does not have (as mediasoup's dump).
+        if let Some(o) = v.as_object_mut() {
+            o.retain(|_, x| !x.is_null());
         }
         v
     }
