@@ -36,38 +36,12 @@ const EXCLUDED = new Map([
 	],
 ]);
 
-/** Not implemented yet: the full-API issue removes these. */
-const NOT_YET = new Map([
-		['router.createPlainTransport() succeeds', 'uses enableSctp on a PlainTransport (SCTP over UDP)'],
-	['router.pipeToRouter() succeeds with data', 'needs SCTP over PipeTransports'],
-	['transport.dataConsume() for a pipe DataProducer succeeds', 'needs SCTP over PipeTransports'],
-	['dataProducer.close() is transmitted to pipe DataConsumer', 'needs SCTP over PipeTransports'],
-]);
 
 const realTest = global.test;
 global.test = Object.assign(
-	(name, fn, timeout) => (EXCLUDED.has(name) || NOT_YET.has(name) ? realTest.skip(name, fn, timeout) : realTest(name, fn, timeout)),
+	(name, fn, timeout) => (EXCLUDED.has(name) ? realTest.skip(name, fn, timeout) : realTest(name, fn, timeout)),
 	realTest
 );
 
-for (const suite of [
-	'mediasoup',
-	'Worker',
-	'Router',
-	'WebRtcTransport',
-	'PlainTransport',
-	'Producer',
-	'Consumer',
-	'AudioLevelObserver',
-	'ActiveSpeakerObserver',
-	'WebRtcServer',
-	'DirectTransport',
-	'DataProducer',
-	'DataConsumer',
-	'PipeTransport',
-	'ortc',
-	'multiopus',
-]) {
-	require(`@mafalda-sfu/mediasoup-node-tests/${suite}`).default(mediasoup);
-}
-// Suite not run yet (full-API issue): node-sctp (SCTP over a PlainTransport).
+// Every suite of the package, as its README says to use it.
+require('@mafalda-sfu/mediasoup-node-tests')(mediasoup);

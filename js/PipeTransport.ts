@@ -18,6 +18,7 @@ import * as ortc from './ortc';
 import * as utils from './utils';
 import { NotFoundError } from './errors';
 import type { AppData } from './types';
+import type { SctpParameters } from './WebRtcTransport';
 
 const logger = new Logger('PipeTransport');
 
@@ -53,11 +54,21 @@ export type PipeTransportObserver = EnhancedEventEmitter<PipeTransportObserverEv
 export class PipeTransport<T extends AppData = AppData> extends Transport<T, PipeTransportEvents, PipeTransportObserver> {
 	readonly #data: { tuple: TransportTuple; rtx: boolean; srtpParameters?: SrtpParameters };
 
+		readonly #sctp: { parameters?: SctpParameters; state?: SctpState };
+
 	/** @private */
 	constructor(options: TransportConstructorOptions<T>) {
 		super(options, new EnhancedEventEmitter<PipeTransportObserverEvents>());
 		const d = options.data;
 		this.#data = { tuple: d.tuple, rtx: d.rtx, srtpParameters: d.srtpParameters ?? undefined };
+		this.#sctp = { parameters: d.sctpParameters ?? undefined, state: d.sctpState ?? undefined };
+		this.channel.on(this.internal.transportId, (event: string, data: any) => {
+			if (event === 'sctpstatechange') {
+				this.#sctp.state = data.sctpState;
+				this.safeEmit('sctpstatechange', data.sctpState);
+				this.observer.safeEmit('sctpstatechange', data.sctpState);
+			}
+		});
 	}
 
 	get type(): 'pipe' {
@@ -72,12 +83,12 @@ export class PipeTransport<T extends AppData = AppData> extends Transport<T, Pip
 		return this.#data.srtpParameters;
 	}
 
-	get sctpParameters(): undefined {
-		return undefined;
+	get sctpParameters(): SctpParameters | undefined {
+		return this.#sctp.parameters;
 	}
 
 	get sctpState(): SctpState | undefined {
-		return undefined;
+		return this.#sctp.state;
 	}
 
 	async dump(): Promise<PipeTransportDump> {

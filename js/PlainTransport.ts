@@ -13,6 +13,7 @@ import {
 	BaseTransportStats,
 } from './Transport';
 import type { AppData } from './types';
+import type { SctpParameters } from './WebRtcTransport';
 
 const logger = new Logger('PlainTransport');
 
@@ -81,10 +82,13 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 		srtpParameters?: SrtpParameters;
 	};
 
+		readonly #sctp: { parameters?: SctpParameters; state?: SctpState };
+
 	/** @private */
 	constructor(options: TransportConstructorOptions<T>) {
 		super(options, new EnhancedEventEmitter<PlainTransportObserverEvents>());
 		const d = options.data;
+		this.#sctp = { parameters: d.sctpParameters ?? undefined, state: d.sctpState ?? undefined };
 		this.#data = {
 			rtcpMux: d.rtcpMux,
 			comedia: d.comedia,
@@ -111,12 +115,12 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 		return this.#data.srtpParameters;
 	}
 
-	get sctpParameters(): undefined {
-		return undefined;
+	get sctpParameters(): SctpParameters | undefined {
+		return this.#sctp.parameters;
 	}
 
 	get sctpState(): SctpState | undefined {
-		return undefined;
+		return this.#sctp.state;
 	}
 
 	async dump(): Promise<PlainTransportDump> {
@@ -175,6 +179,11 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 				this.#data.tuple = data.tuple;
 				this.safeEmit('tuple', data.tuple);
 				this.observer.safeEmit('tuple', data.tuple);
+				break;
+						case 'sctpstatechange':
+				this.#sctp.state = data.sctpState;
+				this.safeEmit('sctpstatechange', data.sctpState);
+				this.observer.safeEmit('sctpstatechange', data.sctpState);
 				break;
 			case 'rtcptuple':
 				this.#data.rtcpTuple = data.rtcpTuple;

@@ -231,30 +231,32 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		const {
 			listenIp,
 			port,
-			rtcpMux = true,
 			comedia = false,
 			enableSctp = false,
 			enableSrtp = false,
 			srtpCryptoSuite = 'AES_CM_128_HMAC_SHA1_80',
 			appData,
 		} = options as any;
-		let { listenInfo, rtcpListenInfo } = options as any;
+		let { listenInfo, rtcpListenInfo, rtcpMux = true } = options as any;
 		if (!listenInfo && !listenIp) {
 			throw new TypeError('missing listenInfo and listenIp (one of them is mandatory)');
 		} else if (listenInfo && listenIp) {
 			throw new TypeError('only one of listenInfo and listenIp must be given');
 		}
 		utils.checkAppData(appData);
-		if (enableSctp) {
-			throw new UnsupportedError('enableSctp is not supported yet on PlainTransport');
-		}
+		
 		if (listenIp) {
 			const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
 			listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp, port };
 		}
 		validateListenInfos([listenInfo], 'listenInfo');
-		if (rtcpListenInfo) {
+				if (rtcpListenInfo) {
 			validateListenInfos([rtcpListenInfo], 'rtcpListenInfo');
+			// A separate RTCP listen address means no RTCP muxing (as mediasoup does).
+			if (rtcpMux) {
+				logger.warn('createPlainTransport() | ignoring rtcpMux since rtcpListenInfo is given');
+				rtcpMux = false;
+			}
 		}
 		if (listenInfo.protocol && listenInfo.protocol !== 'udp') {
 			throw new TypeError('listenInfo.protocol must be "udp" for a PlainTransport');
@@ -268,10 +270,13 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			transportId,
 			listenInfos: [normalizeListenInfo(listenInfo)],
 			rtcpListenInfo,
-			rtcpMux,
+						rtcpMux,
 			comedia,
 			enableSrtp,
 			srtpCryptoSuite,
+			enableSctp,
+			numSctpStreams: (options as any).numSctpStreams ?? { OS: 1024, MIS: 1024 },
+			maxSctpMessageSize: (options as any).maxSctpMessageSize ?? 262144,
 		});
 		const transport = new PlainTransport<T>({
 			internal: { routerId: this.id, transportId },
@@ -320,9 +325,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			throw new TypeError('only one of listenInfo and listenIp must be given');
 		}
 		utils.checkAppData(appData);
-		if (enableSctp) {
-			throw new UnsupportedError('enableSctp is not supported yet on PipeTransport');
-		}
+		
 		if (listenIp) {
 			const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
 			listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp, port };
@@ -335,8 +338,11 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		const data = await this.#channel.request('router.createPipeTransport', this.id, {
 			transportId,
 			listenInfos: [normalizeListenInfo({ ...listenInfo, protocol: 'udp' })],
-			enableRtx,
+						enableRtx,
 			enableSrtp,
+			enableSctp,
+			numSctpStreams: (options as any).numSctpStreams ?? { OS: 1024, MIS: 1024 },
+			maxSctpMessageSize: (options as any).maxSctpMessageSize ?? 268435456,
 			// mediasoup's pipe SRTP suite.
 			srtpCryptoSuite: 'AEAD_AES_256_GCM',
 		});
@@ -364,7 +370,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		keepId = true,
 		listenInfo,
 		listenIp,
-		enableSctp = false,
+				enableSctp = true,
 		enableRtx = false,
 		enableSrtp = false,
 	}: {
@@ -391,17 +397,18 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		} else if (router === this) {
 			throw new TypeError('cannot use this Router as destination');
 		}
-		if (dataProducerId) {
-			throw new UnsupportedError('data producers are not supported yet');
-		}
+		
 		if (listenIp) {
 			const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
 			listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp };
 		}
 		listenInfo ??= { protocol: 'udp', ip: '127.0.0.1' };
-		const producer = this.#producers.get(producerId!);
-		if (!producer) {
+				const producer = producerId ? this.#producers.get(producerId) : undefined;
+		const dataProducer = dataProducerId ? this.#dataProducers.get(dataProducerId) : undefined;
+		if (producerId && !producer) {
 			throw new NotFoundError('Producer not found');
+		} else if (dataProducerId && !dataProducer) {
+			throw new NotFoundError('DataProducer not found');
 		}
 		let pairPromise = this.#pipePairs.get(router.id);
 		if (!pairPromise) {
@@ -435,24 +442,50 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			});
 		}
 		const pair = await pairPromise;
-		const local = pair[this.id];
+				const local = pair[this.id];
 		const remote = pair[router.id];
+		if (dataProducer) {
+			let pipeDataConsumer: any;
+			let pipeDataProducer: any;
+			try {
+				pipeDataConsumer = await local.consumeData({ dataProducerId: dataProducer.id });
+				pipeDataProducer = await remote.produceData({
+					id: keepId ? dataProducer.id : utils.generateUUIDv4(),
+					sctpStreamParameters: pipeDataConsumer.sctpStreamParameters,
+					label: pipeDataConsumer.label,
+					protocol: pipeDataConsumer.protocol,
+					appData: dataProducer.appData,
+				});
+				if (dataProducer.closed) {
+					throw new NotFoundError('original DataProducer closed');
+				}
+				pipeDataConsumer.observer.on('close', () => pipeDataProducer.close());
+				pipeDataProducer.observer.on('close', () => pipeDataConsumer.close());
+				return { pipeDataConsumer, pipeDataProducer };
+			} catch (error) {
+				logger.error('pipeToRouter() | error creating pipe DataConsumer/DataProducer pair:', error);
+				pipeDataConsumer?.close();
+				pipeDataProducer?.close();
+				throw error;
+			}
+		}
+		const producer2 = producer!;
 		let pipeConsumer: Consumer | undefined;
 		let pipeProducer: Producer | undefined;
 		try {
-			pipeConsumer = await local.consume({ producerId: producer.id });
+			pipeConsumer = await local.consume({ producerId: producer2.id });
 			pipeProducer = await remote.produce({
-				id: keepId ? producer.id : utils.generateUUIDv4(),
+				id: keepId ? producer2.id : utils.generateUUIDv4(),
 				kind: pipeConsumer.kind,
 				rtpParameters: pipeConsumer.rtpParameters,
 				paused: pipeConsumer.producerPaused,
-				appData: producer.appData,
+				appData: producer2.appData,
 			});
-			if (producer.closed) {
+			if (producer2.closed) {
 				throw new NotFoundError('original Producer closed');
 			}
-			if (pipeProducer.paused !== producer.paused) {
-				await (producer.paused ? pipeProducer.pause() : pipeProducer.resume());
+			if (pipeProducer.paused !== producer2.paused) {
+				await (producer2.paused ? pipeProducer.pause() : pipeProducer.resume());
 			}
 			const pc = pipeConsumer;
 			const pp = pipeProducer;

@@ -1612,12 +1612,13 @@ impl Engine {
             p.srtp_params = Some(params);
         }
         let rtcp_ssrc = self.random_u32();
-        let t = Transport::new(
+        let mut t = Transport::new(
             id.clone(),
             router.to_string(),
             Flavor::Plain(Box::new(p)),
             rtcp_ssrc,
         );
+        t.sctp = Self::sctp_for(d);
         let k = self.register_transport(router, &id, t)?;
         Ok(self.transport_dump(k))
     }
@@ -1949,9 +1950,23 @@ impl Engine {
                     p.rtcp_tuple = rtcp.or(p.rtcp_mux.then_some(rtp));
                 }
                 p.connected = true;
+                // Two pipe transports connect to each other: the one with the lower address
+                // initiates SCTP, the other answers (no INIT collision). A PlainTransport
+                // answers the remote's INIT.
+                let initiate = p.pipe
+                    && p.tuple.is_some_and(|r| {
+                        (p.socket.ip.as_str(), p.socket.port)
+                            < (r.ip().to_string().as_str(), r.port())
+                    });
                 let srtp_params = p.srtp_params.clone();
                 let tuple = t.tuple_json();
                 let rtcp_tuple = t.rtcp_tuple_json();
+                if initiate {
+                    if let Some(s) = t.sctp.as_mut() {
+                        s.connect();
+                    }
+                    self.flush_sctp(k);
+                }
                 Ok(
                     json!({ "tuple": tuple, "rtcpTuple": rtcp_tuple, "srtpParameters": srtp_params }),
                 )
@@ -2562,11 +2577,21 @@ impl Engine {
             Flavor::Plain(p) if p.pipe => {
                 v["tuple"] = t.tuple_json().unwrap_or(Value::Null);
                 v["rtx"] = json!(p.rtx);
+                v["sctpParameters"] = Self::sctp_parameters(t);
+                v["sctpState"] = t
+                    .sctp
+                    .as_ref()
+                    .map_or(Value::Null, |s| json!(s.state.as_str()));
                 v["srtpParameters"] = p.srtp_params.clone().unwrap_or(Value::Null);
             }
             Flavor::Plain(p) => {
                 v["rtcpMux"] = json!(p.rtcp_mux);
                 v["comedia"] = json!(p.comedia);
+                v["sctpParameters"] = Self::sctp_parameters(t);
+                v["sctpState"] = t
+                    .sctp
+                    .as_ref()
+                    .map_or(Value::Null, |s| json!(s.state.as_str()));
                 v["tuple"] = t.tuple_json().unwrap_or(Value::Null);
                 v["rtcpTuple"] = t.rtcp_tuple_json().unwrap_or(Value::Null);
                 v["srtpParameters"] = p.srtp_params.clone().unwrap_or(Value::Null);
@@ -2843,6 +2868,18 @@ impl Engine {
             note = Some(("tuple", tuple.remote));
         } else if p.tuple != Some(tuple.remote) {
             t.dropped += 1;
+            return;
+        }
+        // SCTP over UDP (not RTP: the version bits are not 2), for data channels.
+        if t.sctp.is_some() && !rtcp_socket && data.first().is_some_and(|b| b >> 6 != 2) {
+            t.recv.add(self.now, data.len());
+            if let Some((ev, _)) = note {
+                let tj = t.tuple_json();
+                if ev == "tuple" {
+                    self.notify(&id, "tuple", json!({ "tuple": tj }));
+                }
+            }
+            self.sctp_input(k, data);
             return;
         }
         let n = match p.srtp_in.as_mut() {
