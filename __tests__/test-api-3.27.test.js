@@ -47,3 +47,52 @@ test('NotFoundError for unknown producers; WorkerClosedError after close', async
 	worker.close();
 	await expect(t.getStats()).rejects.toThrow(WorkerClosedError);
 });
+
+test('getters return clones: changing what they return changes nothing inside', async () => {
+	const worker = await mediasoup.createWorker();
+	const router = await worker.createRouter({ mediaCodecs });
+	router.rtpCapabilities.codecs.length = 0;
+	expect(router.rtpCapabilities.codecs.length).toBe(7);
+	const t = await router.createWebRtcTransport({ listenIps: ['127.0.0.1'] });
+	t.iceCandidates[0].port = 1;
+	expect(t.iceCandidates[0].port).not.toBe(1);
+	const producer = await t.produce({
+		kind: 'audio',
+		rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 1 }] },
+	});
+	producer.rtpParameters.codecs[0].payloadType = 5;
+	expect(producer.rtpParameters.codecs[0].payloadType).toBe(111);
+	worker.close();
+});
+
+test('data subchannels on a DirectTransport: filtering, required subchannel, set/add/remove', async () => {
+	const worker = await mediasoup.createWorker();
+	const router = await worker.createRouter();
+	const t = await router.createDirectTransport();
+	const dp = await t.produceData({ label: 'sub' });
+	expect(dp.type).toBe('direct');
+	const dc1 = await t.consumeData({ dataProducerId: dp.id, subchannels: [1, 2] });
+	const dc2 = await t.consumeData({ dataProducerId: dp.id, subchannels: [2, 3] });
+	const got1 = [];
+	const got2 = [];
+	dc1.on('message', (m, ppid) => got1.push([m.toString(), ppid]));
+	dc2.on('message', (m, ppid) => got2.push([m.toString(), ppid]));
+	dp.send('all');
+	dp.send('to 1', undefined, [1]);
+	dp.send('to 3', undefined, [3]);
+	dp.send('to 2 needs 1', undefined, [2], 1);
+	dp.send(Buffer.from('bin'), undefined, [2]);
+	await new Promise(r => setTimeout(r, 100));
+	expect(got1).toEqual([['all', 51], ['to 1', 51], ['to 2 needs 1', 51], ['bin', 53]]);
+	expect(got2).toEqual([['all', 51], ['to 3', 51], ['bin', 53]]);
+	await dc1.setSubchannels([5, 4, 4]);
+	expect(dc1.subchannels).toEqual([4, 5]);
+	await dc1.addSubchannel(9);
+	await dc1.removeSubchannel(4);
+	expect(dc1.subchannels).toEqual([5, 9]);
+	// DataConsumer.send() (3.27) to its own endpoint resolves with the buffered amount.
+	const own = new Promise(r => dc2.once('message', m => r(m.toString())));
+	await expect(dc2.send('direct to consumer')).resolves.toBe(0);
+	expect(await own).toBe('direct to consumer');
+	worker.close();
+});

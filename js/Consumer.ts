@@ -1,4 +1,5 @@
 import { Logger } from './Logger';
+import * as utils from './utils';
 import { EnhancedEventEmitter } from './enhancedEvents';
 import type { Channel } from './Channel';
 import type { MediaKind, RtpCapabilities, RtpParameters } from './rtpParametersTypes';
@@ -161,7 +162,7 @@ export class Consumer<ConsumerAppData extends AppData = AppData> extends Enhance
 	}
 
 	get rtpParameters(): RtpParameters {
-		return this.#data.rtpParameters;
+		return utils.clone(this.#data.rtpParameters);
 	}
 
 	get type(): ConsumerType {
@@ -181,15 +182,15 @@ export class Consumer<ConsumerAppData extends AppData = AppData> extends Enhance
 	}
 
 	get score(): ConsumerScore {
-		return this.#score;
+		return utils.clone(this.#score);
 	}
 
 	get preferredLayers(): ConsumerLayers | undefined {
-		return this.#preferredLayers;
+		return utils.clone(this.#preferredLayers);
 	}
 
 	get currentLayers(): ConsumerLayers | undefined {
-		return this.#currentLayers;
+		return utils.clone(this.#currentLayers);
 	}
 
 	get appData(): ConsumerAppData {

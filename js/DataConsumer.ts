@@ -1,4 +1,5 @@
 import { Logger } from './Logger';
+import * as utils from './utils';
 import { EnhancedEventEmitter } from './enhancedEvents';
 import type { Channel } from './Channel';
 import type { SctpStreamParameters, DataProducerType } from './DataProducer';
@@ -106,7 +107,7 @@ export class DataConsumer<T extends AppData = AppData> extends EnhancedEventEmit
 	}
 
 	get sctpStreamParameters(): SctpStreamParameters | undefined {
-		return this.#data.sctpStreamParameters;
+		return utils.clone(this.#data.sctpStreamParameters);
 	}
 
 	get label(): string {

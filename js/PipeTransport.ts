@@ -76,15 +76,15 @@ export class PipeTransport<T extends AppData = AppData> extends Transport<T, Pip
 	}
 
 	get tuple(): TransportTuple {
-		return this.#data.tuple;
+		return utils.clone(this.#data.tuple);
 	}
 
 	get srtpParameters(): SrtpParameters | undefined {
-		return this.#data.srtpParameters;
+		return utils.clone(this.#data.srtpParameters);
 	}
 
 	get sctpParameters(): SctpParameters | undefined {
-		return this.#sctp.parameters;
+		return utils.clone(this.#sctp.parameters);
 	}
 
 	get sctpState(): SctpState | undefined {

@@ -1,4 +1,5 @@
 import { Logger } from './Logger';
+import * as utils from './utils';
 import { EnhancedEventEmitter } from './enhancedEvents';
 import {
 	Transport,
@@ -104,19 +105,19 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 	}
 
 	get tuple(): TransportTuple {
-		return this.#data.tuple;
+		return utils.clone(this.#data.tuple);
 	}
 
 	get rtcpTuple(): TransportTuple | undefined {
-		return this.#data.rtcpTuple;
+		return utils.clone(this.#data.rtcpTuple);
 	}
 
 	get srtpParameters(): SrtpParameters | undefined {
-		return this.#data.srtpParameters;
+		return utils.clone(this.#data.srtpParameters);
 	}
 
 	get sctpParameters(): SctpParameters | undefined {
-		return this.#sctp.parameters;
+		return utils.clone(this.#sctp.parameters);
 	}
 
 	get sctpState(): SctpState | undefined {

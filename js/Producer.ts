@@ -1,4 +1,5 @@
 import { Logger } from './Logger';
+import * as utils from './utils';
 import { EnhancedEventEmitter } from './enhancedEvents';
 import type { Channel } from './Channel';
 import type { MediaKind, RtpParameters } from './rtpParametersTypes';
@@ -137,7 +138,7 @@ export class Producer<ProducerAppData extends AppData = AppData> extends Enhance
 	}
 
 	get rtpParameters(): RtpParameters {
-		return this.#data.rtpParameters;
+		return utils.clone(this.#data.rtpParameters);
 	}
 
 	get type(): ProducerType {
@@ -146,7 +147,7 @@ export class Producer<ProducerAppData extends AppData = AppData> extends Enhance
 
 	/** @private The parameters consumers derive theirs from. */
 	get consumableRtpParameters(): RtpParameters {
-		return this.#data.consumableRtpParameters;
+		return utils.clone(this.#data.consumableRtpParameters);
 	}
 
 	get paused(): boolean {
@@ -154,7 +155,7 @@ export class Producer<ProducerAppData extends AppData = AppData> extends Enhance
 	}
 
 	get score(): ProducerScore[] {
-		return this.#score;
+		return utils.clone(this.#score);
 	}
 
 	get appData(): ProducerAppData {

@@ -94,7 +94,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 	}
 
 	get rtpCapabilities(): RtpCapabilities {
-		return this.#data.rtpCapabilities;
+		return utils.clone(this.#data.rtpCapabilities);
 	}
 
 	get appData(): RouterAppData {

@@ -1,4 +1,5 @@
 import { Logger } from './Logger';
+import * as utils from './utils';
 import { EnhancedEventEmitter } from './enhancedEvents';
 import {
 	Transport,
@@ -141,7 +142,7 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 	}
 
 	get iceCandidates(): IceCandidate[] {
-		return this.#data.iceCandidates;
+		return utils.clone(this.#data.iceCandidates);
 	}
 
 	get iceState(): IceState {
@@ -149,11 +150,11 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 	}
 
 	get iceSelectedTuple(): TransportTuple | undefined {
-		return this.#data.iceSelectedTuple;
+		return utils.clone(this.#data.iceSelectedTuple);
 	}
 
 	get dtlsParameters(): DtlsParameters {
-		return this.#data.dtlsParameters;
+		return utils.clone(this.#data.dtlsParameters);
 	}
 
 	get dtlsState(): DtlsState {
@@ -166,7 +167,7 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 
 		/** SCTP parameters for the remote (with enableSctp). */
 	get sctpParameters(): SctpParameters | undefined {
-		return this.#data.sctpParameters;
+		return utils.clone(this.#data.sctpParameters);
 	}
 
 	get sctpState(): SctpState | undefined {
