@@ -177,3 +177,58 @@ test('malformed datagrams are dropped without harm', async () => {
 	const p = parseRtp(await rx.next(m => !isRtcp(m)));
 	expect(p.payload.equals(VP8_KEY)).toBe(true);
 });
+
+test('trace events: producer rtp/keyframe (in) and pli (out); consumer rtp (out), nack and pli (in)', async () => {
+	const ptrace = [];
+	const ctrace = [];
+	producer.on('trace', t => ptrace.push(t));
+	consumer.on('trace', t => ctrace.push(t));
+	await producer.enableTraceEvent(['rtp', 'keyframe', 'pli', 'chicken']);
+	await consumer.enableTraceEvent(['rtp', 'nack', 'pli']);
+	expect((await producer.dump()).traceEventTypes).toEqual(['rtp', 'keyframe', 'pli']);
+	send(VP8_KEY);
+	send(VP8_DELTA);
+	const { ssrc } = consumer.rtpParameters.encodings[0];
+	const last = parseRtp(await rx.next(m => !isRtcp(m) && parseRtp(m).ssrc === ssrc && parseRtp(m).payload.equals(VP8_DELTA)));
+	recvSock.send(nack(12345, ssrc, [last.seq]), tOut.tuple.localPort, '127.0.0.1');
+	recvSock.send(pli(12345, ssrc), tOut.tuple.localPort, '127.0.0.1');
+	await new Promise(r => setTimeout(r, 150));
+	expect(ptrace.map(t => [t.type, t.direction])).toEqual(
+		expect.arrayContaining([['keyframe', 'in'], ['rtp', 'in'], ['pli', 'out']])
+	);
+	const kf = ptrace.find(t => t.type === 'keyframe');
+	expect(kf.info).toMatchObject({ ssrc: SSRC, isKeyFrame: true, payloadType: 96 });
+	expect(typeof kf.timestamp).toBe('number');
+	expect(ctrace.map(t => [t.type, t.direction])).toEqual(expect.arrayContaining([['rtp', 'out'], ['nack', 'in'], ['pli', 'in']]));
+	await producer.enableTraceEvent([]);
+	await consumer.enableTraceEvent([]);
+});
+
+test('a change of the video-orientation extension emits "videoorientationchange"', async () => {
+	const w = await mediasoup.createWorker();
+	const r = await w.createRouter({ mediaCodecs });
+	const t = await r.createPlainTransport({ listenIp: '127.0.0.1', comedia: true });
+	const p = await t.produce({
+		kind: 'video',
+		rtpParameters: {
+			codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }],
+			headerExtensions: [{ uri: 'urn:3gpp:video-orientation', id: 8 }],
+			encodings: [{ ssrc: 9999 }],
+		},
+	});
+	const changes = [];
+	p.on('videoorientationchange', o => changes.push(o));
+	const s = await socket();
+	// Camera 1 (back), no flip, 90°; the same again (no event); then 270°.
+	for (const [seq, cvo] of [[1, 0x09], [2, 0x09], [3, 0x0b]]) {
+		s.send(rtp({ pt: 96, seq, ts: seq, ssrc: 9999, payload: VP8_KEY, exts: [[8, Buffer.from([cvo])]] }), t.tuple.localPort, '127.0.0.1');
+		await sleep(20);
+	}
+	await sleep(50);
+	expect(changes).toEqual([
+		{ camera: true, flip: false, rotation: 90 },
+		{ camera: true, flip: false, rotation: 270 },
+	]);
+	s.close();
+	w.close();
+});

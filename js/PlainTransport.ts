@@ -191,6 +191,10 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 				this.safeEmit('rtcptuple', data.rtcpTuple);
 				this.observer.safeEmit('rtcptuple', data.rtcpTuple);
 				break;
+						case 'trace':
+				this.safeEmit('trace', data);
+				this.observer.safeEmit('trace', data);
+				break;
 			default:
 				logger.error(`ignoring unknown event "${event}"`);
 		}

@@ -267,6 +267,10 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 				this.safeEmit('sctpstatechange', data.sctpState);
 				this.observer.safeEmit('sctpstatechange', data.sctpState);
 				break;
+						case 'trace':
+				this.safeEmit('trace', data);
+				this.observer.safeEmit('trace', data);
+				break;
 			default:
 				logger.error(`ignoring unknown event "${event}"`);
 		}

@@ -284,6 +284,8 @@ pub struct Producer {
     pub trace_types: Vec<String>,
     /// RTP observers (audio level, active speaker) this producer feeds.
     pub observers: Vec<u32>,
+    /// Last urn:3gpp:video-orientation byte seen (to report changes only).
+    pub video_orientation: Option<u8>,
 }
 
 impl Producer {
@@ -424,17 +426,18 @@ impl Producer {
 
     /// Writes a PLI (or FIR) asking the sender of `encoding` for a keyframe, throttled so a
     /// storm of consumer requests becomes one request per `key_frame_request_delay` (min 100 ms).
+    /// Returns what was requested ("pli" or "fir") and for which SSRC, if anything.
     pub fn request_keyframe(
         &mut self,
         now: Instant,
         encoding: Option<usize>,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Option<(&'static str, u32)> {
         if self.kind != "video" || self.paused {
-            return false;
+            return None;
         }
         let throttle = self.key_frame_request_delay.max(Duration::from_millis(100));
-        let mut wrote = false;
+        let mut wrote = None;
         for (i, s) in self.streams.iter_mut().enumerate() {
             let Some(s) = s else { continue };
             if encoding.is_some_and(|e| e != i) {
@@ -446,18 +449,20 @@ impl Producer {
                 continue;
             }
             let c = &self.codecs[s.codec_idx];
-            if c.pli {
+            let kind = if c.pli {
                 rtcp::write_pli(out, self.rtcp_ssrc, s.ssrc);
                 s.pli_count += 1;
+                "pli"
             } else if c.fir {
                 s.fir_seq = s.fir_seq.wrapping_add(1);
                 rtcp::write_fir(out, self.rtcp_ssrc, s.ssrc, s.fir_seq);
                 s.fir_count += 1;
+                "fir"
             } else {
                 continue;
-            }
+            };
             s.last_keyframe_request = Some(now);
-            wrote = true;
+            wrote.get_or_insert((kind, s.ssrc));
         }
         wrote
     }
@@ -569,6 +574,7 @@ mod tests {
             last_scores: vec![],
             trace_types: vec![],
             observers: vec![],
+            video_orientation: None,
         }
     }
 
@@ -631,9 +637,13 @@ mod tests {
         let (e, _) = p.match_stream(1111, 96, None, None).unwrap();
         p.receive(t0, t0, e, false, 96, 1, 0, 12, &[0x90, 0, 0, 0, 0], 100);
         let mut out = Vec::new();
-        assert!(p.request_keyframe(t0, None, &mut out));
-        assert!(!p.request_keyframe(t0 + Duration::from_millis(50), None, &mut out));
-        assert!(p.request_keyframe(t0 + Duration::from_millis(150), None, &mut out));
+        assert!(p.request_keyframe(t0, None, &mut out).is_some());
+        assert!(p
+            .request_keyframe(t0 + Duration::from_millis(50), None, &mut out)
+            .is_none());
+        assert!(p
+            .request_keyframe(t0 + Duration::from_millis(150), None, &mut out)
+            .is_some());
         assert_eq!(p.streams[0].as_ref().unwrap().pli_count, 2);
     }
 }

@@ -2180,6 +2180,7 @@ impl Engine {
             created: self.now,
             last_scores: Vec::new(),
             observers: Vec::new(),
+            video_orientation: None,
             trace_types: Vec::new(),
         };
         let pk = self.producer_ids.insert(&id);
@@ -2361,12 +2362,30 @@ impl Engine {
         let Some(p) = self.producers.get_mut(&pk) else {
             return;
         };
-        if p.request_keyframe(self.now, Some(enc), &mut out) {
+        if let Some((kind, ssrc)) = p.request_keyframe(self.now, Some(enc), &mut out) {
             let tk = p.transport;
+            let trace = p
+                .trace_types
+                .iter()
+                .any(|t| t == kind)
+                .then(|| p.id.clone());
             if let Some(t) = self.transports.get_mut(&tk) {
                 transmit(t, &mut self.outputs, self.now, out, true, false);
             }
+            if let Some(pid) = trace {
+                self.trace(&pid, kind, "out", json!({ "ssrc": ssrc }));
+            }
         }
+    }
+
+    /// A 'trace' event (enableTraceEvent) for a transport, producer or consumer.
+    fn trace(&mut self, target: &str, kind: &'static str, direction: &'static str, info: Value) {
+        let ts = self.unix_ms();
+        self.notify(
+            target,
+            "trace",
+            json!({ "type": kind, "timestamp": ts, "direction": direction, "info": info }),
+        );
     }
 
     fn producer_request(&mut self, k: u32, m: &str, d: &Value) -> Res {
@@ -2967,6 +2986,7 @@ impl Engine {
             pool,
             drops,
             anchor,
+            anchor_unix,
             ..
         } = self;
         let Some(t) = transports.get_mut(&tk) else {
@@ -3032,6 +3052,46 @@ impl Engine {
         ) else {
             return;
         };
+        if !p.trace_types.is_empty() {
+            let kf = acc.keyframe;
+            let wants = p
+                .trace_types
+                .iter()
+                .any(|t| t == "rtp" || (kf && t == "keyframe"));
+            if wants {
+                let kind = if kf && p.trace_types.iter().any(|t| t == "keyframe") {
+                    "keyframe"
+                } else {
+                    "rtp"
+                };
+                let info = json!({
+                    "payloadType": view.payload_type(), "sequenceNumber": view.seq(), "timestamp": view.timestamp(),
+                    "marker": view.marker(), "ssrc": ssrc, "isKeyFrame": kf, "size": data.len(), "payloadSize": view.payload_len,
+                });
+                let ts = ((*anchor_unix + now.duration_since(*anchor)).as_millis()) as u64;
+                outputs.push_back(Output::Notification {
+                    target: p.id.clone(),
+                    event: "trace",
+                    data: json!({ "type": kind, "timestamp": ts, "direction": "in", "info": info }),
+                });
+            }
+        }
+        // Video orientation (urn:3gpp:video-orientation, TS 26.114 §7.4.5): C, F and rotation bits.
+        if !is_rtx {
+            if let Some(&cvo) = view
+                .extension(p.ext_ids[ExtUri::VideoOrientation as usize])
+                .and_then(|v| v.first())
+            {
+                if p.video_orientation != Some(cvo & 0x0f) {
+                    p.video_orientation = Some(cvo & 0x0f);
+                    outputs.push_back(Output::Notification {
+                        target: p.id.clone(),
+                        event: "videoorientationchange",
+                        data: json!({ "camera": cvo & 0x08 != 0, "flip": cvo & 0x04 != 0, "rotation": (cvo & 0x03) as u16 * 90 }),
+                    });
+                }
+            }
+        }
         if p.paused {
             return;
         }
@@ -3065,6 +3125,29 @@ impl Engine {
             };
             let mut out = pool.pop().unwrap_or_else(|| Vec::with_capacity(1500));
             if c.forward(now, &src, &mut ct.tcc_seq, ast, &mut out) {
+                if !c.trace_types.is_empty() {
+                    let kf = src.keyframe;
+                    if c.trace_types
+                        .iter()
+                        .any(|t| t == "rtp" || (kf && t == "keyframe"))
+                    {
+                        let kind = if kf && c.trace_types.iter().any(|t| t == "keyframe") {
+                            "keyframe"
+                        } else {
+                            "rtp"
+                        };
+                        let ts = ((*anchor_unix + now.duration_since(*anchor)).as_millis()) as u64;
+                        let info = json!({
+                            "payloadType": out[1] & 0x7f, "sequenceNumber": u16::from_be_bytes([out[2], out[3]]),
+                            "timestamp": src.view.timestamp(), "marker": src.view.marker(), "isKeyFrame": kf, "size": out.len(),
+                        });
+                        outputs.push_back(Output::Notification {
+                            target: c.id.clone(),
+                            event: "trace",
+                            data: json!({ "type": kind, "timestamp": ts, "direction": "out", "info": info }),
+                        });
+                    }
+                }
                 if matches!(ct.flavor, Flavor::Direct { .. }) {
                     ct.send.add(now, out.len());
                     ct.rtp_send.add(now, out.len());
@@ -3094,6 +3177,7 @@ impl Engine {
         // Collect work first: keyframe requests and retransmissions need several maps.
         let mut keyframe_for: Vec<u32> = Vec::new();
         let mut nacks: Vec<(u32, u32, u16)> = Vec::new();
+        let mut traces: Vec<(String, &'static str, Value)> = Vec::new();
         {
             let Self {
                 transports,
@@ -3111,6 +3195,20 @@ impl Engine {
                             if let Some(pk) = t.ssrc_map.get(&info.ssrc) {
                                 if let Some(p) = producers.get_mut(pk) {
                                     p.handle_sr(now, info.ssrc, info.ntp);
+                                    if p.trace_types.iter().any(|t| t == "sr") {
+                                        traces.push((
+                                            p.id.clone(),
+                                            "sr",
+                                            json!({
+                                                "ssrc": info.ssrc,
+                                                "ntpSec": (info.ntp >> 32) as u32,
+                                                "ntpFrac": info.ntp as u32,
+                                                "rtpTs": info.rtp_ts,
+                                                "packetCount": info.packets,
+                                                "octetCount": info.octets,
+                                            }),
+                                        ));
+                                    }
                                 }
                             }
                             for b in blocks {
@@ -3142,6 +3240,9 @@ impl Engine {
                             if let Some(&ck) = t.consumer_ssrcs.get(&media) {
                                 if let Some(c) = consumers.get_mut(&ck) {
                                     c.nack_count += 1;
+                                    if c.trace_types.iter().any(|t| t == "nack") {
+                                        traces.push((c.id.clone(), "nack", json!({})));
+                                    }
                                     rtcp::for_each_nack(it, |s| {
                                         c.nack_packet_count += 1;
                                         nacks.push((ck, media, s));
@@ -3162,10 +3263,15 @@ impl Engine {
                         for m in targets {
                             if let Some(&ck) = t.consumer_ssrcs.get(&m) {
                                 if let Some(c) = consumers.get_mut(&ck) {
-                                    if it.count == 1 {
+                                    let kind = if it.count == 1 {
                                         c.pli_count += 1;
+                                        "pli"
                                     } else {
                                         c.fir_count += 1;
+                                        "fir"
+                                    };
+                                    if c.trace_types.iter().any(|t| t == kind) {
+                                        traces.push((c.id.clone(), kind, json!({ "ssrc": m })));
                                     }
                                     if c.is_active() {
                                         keyframe_for.push(ck);
@@ -3177,6 +3283,9 @@ impl Engine {
                     _ => {}
                 }
             }
+        }
+        for (target, kind, info) in traces {
+            self.trace(&target, kind, "in", info);
         }
         for ck in keyframe_for {
             self.request_keyframe_for(ck);
@@ -3231,6 +3340,11 @@ impl Engine {
             let p = self.producers.get_mut(&pk).expect("listed");
             p.write_nacks(now, &mut out, &mut scratch);
             let tk = p.transport;
+            let trace = (!out.is_empty() && p.trace_types.iter().any(|t| t == "nack"))
+                .then(|| p.id.clone());
+            if let Some(pid) = trace {
+                self.trace(&pid, "nack", "out", json!({}));
+            }
             if !out.is_empty() {
                 if let Some(t) = self.transports.get_mut(&tk) {
                     transmit(t, &mut self.outputs, now, out, true, false);
