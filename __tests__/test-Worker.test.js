@@ -166,3 +166,33 @@ test('setLogEventListeners() receives log lines with their namespace', async () 
 	expect(lines).toContainEqual(['mediasoup', 'createWorker()']);
 	expect(lines).toContainEqual(['mediasoup:Worker', 'close()']);
 });
+
+test('worker logLevel / logTags: the worker thread logs what they let through', async () => {
+	const { stunBindingRequest } = require('./helpers/media');
+	const dgram = require('node:dgram');
+	const lines = [];
+	mediasoup.setLogEventListeners({
+		ondebug: (ns, log) => lines.push(['debug', ns, log]),
+		onwarn: (ns, log) => lines.push(['warn', ns, log]),
+	});
+	const worker = await createWorker({ logLevel: 'debug', logTags: ['ice'] });
+	const router = await worker.createRouter();
+	const t = await router.createWebRtcTransport({ listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] });
+	const sock = dgram.createSocket('udp4');
+	await new Promise(r => sock.bind(0, '127.0.0.1', r));
+	const { packet } = stunBindingRequest({ username: `${t.iceParameters.usernameFragment}:x`, password: t.iceParameters.password });
+	const done = new Promise(r => t.once('icestatechange', r));
+	sock.send(packet, t.iceCandidates[0].port, '127.0.0.1');
+	await done;
+	await new Promise(r => setTimeout(r, 50));
+	const ice = lines.find(([, ns, log]) => ns.startsWith('mediasoup:worker[pid:') && log.includes('[ice] ICE state changed to completed'));
+	expect(ice).toBeTruthy();
+	// Tags filter debug lines: 'dtls' is not enabled.
+	await worker.updateSettings({ logLevel: 'debug', logTags: ['dtls'] });
+	lines.length = 0;
+	await t.restartIce();
+	sock.close();
+	worker.close();
+	mediasoup.setLogEventListeners();
+	expect(lines.some(([, ns, log]) => ns.startsWith('mediasoup:worker') && log.includes('[ice]'))).toBe(false);
+});

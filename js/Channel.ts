@@ -3,6 +3,8 @@ import { Logger } from './Logger';
 import { WorkerClosedError, NotFoundError, UnsupportedError } from './errors';
 
 const logger = new Logger('Channel');
+// The worker's own lines (its logLevel / logTags), as mediasoup prints its worker's output.
+const workerLogger = new Logger(`worker[pid:${process.pid}]`);
 
 interface NativeWorker {
 	request(id: number, method: string, handlerId: string, data: string, payload?: Buffer | null): boolean;
@@ -128,6 +130,17 @@ export class Channel extends EnhancedEventEmitter<any> {
 			case 'bin':
 				this.emit(msg.target, msg.event, payload, msg.ppid);
 				return;
+						case 'log': {
+				const line = `[${msg.tag}] ${msg.message}`;
+				if (msg.level === 'error') {
+					workerLogger.error(line);
+				} else if (msg.level === 'warn') {
+					workerLogger.warn(line);
+				} else {
+					workerLogger.debug(line);
+				}
+				return;
+			}
 			case 'running':
 				this.emit('@running');
 				return;

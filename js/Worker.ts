@@ -158,9 +158,15 @@ export class Worker<WorkerAppData extends AppData = AppData> extends EnhancedEve
 			throw new TypeError(`wrong settings: ${(error as Error).message}`);
 		}
 		let running = false;
-		this.#channel.once('@running', () => {
+				this.#channel.once('@running', () => {
 			running = true;
-			this.emit('@success');
+			// The worker starts with mediasoup's defaults (logLevel 'error', no tags).
+			this.#channel
+				.request('worker.updateSettings', '', { logLevel: settings.logLevel ?? 'error', logTags: settings.logTags ?? [] })
+				.then(
+					() => this.emit('@success'),
+					error => this.emit('@failure', error)
+				);
 		});
 		this.#channel.once('@died', (reason: string) => {
 			const error = new Error(`worker thread died: ${reason}`);

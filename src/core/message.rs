@@ -86,4 +86,10 @@ pub enum Output {
         ppid: u32,
     },
     CloseSocket(u32),
+    /// A worker log line (already filtered by logLevel / logTags).
+    Log {
+        level: &'static str,
+        tag: &'static str,
+        message: String,
+    },
 }

@@ -7,6 +7,7 @@ pub mod data;
 pub mod dtls;
 pub mod ice;
 pub mod ids;
+pub mod log;
 pub mod message;
 pub mod observers;
 pub mod producer;

@@ -79,6 +79,7 @@ pub struct Engine {
     next_rtcp: Instant,
     rng: u64,
     pub drops: Drops,
+    pub log_filter: crate::core::log::LogFilter,
 }
 
 fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value, CoreError> {
@@ -347,6 +348,7 @@ impl Engine {
             next_rtcp: now + RTCP_INTERVAL,
             rng: seed | 1,
             drops: Drops::default(),
+            log_filter: crate::core::log::LogFilter::default(),
         }
     }
 
@@ -394,6 +396,22 @@ impl Engine {
 
     pub fn poll_timeout(&self) -> Instant {
         self.next_tick
+    }
+
+    /// Emits a worker log line if logLevel / logTags let it through.
+    fn log(
+        &mut self,
+        level: crate::core::log::LogLevel,
+        tag: &'static str,
+        message: impl FnOnce() -> String,
+    ) {
+        if self.log_filter.enabled(level, tag) {
+            self.outputs.push_back(Output::Log {
+                level: level.as_str(),
+                tag,
+                message: message(),
+            });
+        }
     }
 
     fn notify(&mut self, target: &str, event: &'static str, data: Value) {
@@ -448,6 +466,19 @@ impl Engine {
                     "channelNotificationHandlers": []
                 }
             })),
+            "worker.updateSettings" => {
+                if let Some(l) = d.get("logLevel").and_then(Value::as_str) {
+                    self.log_filter.level = crate::core::log::LogLevel::parse(l)
+                        .ok_or_else(|| CoreError::type_error(format!("invalid logLevel '{l}'")))?;
+                }
+                if let Some(tags) = d.get("logTags").and_then(Value::as_array) {
+                    self.log_filter.tags = tags
+                        .iter()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                        .collect();
+                }
+                Ok(Value::Null)
+            }
             "worker.createRouter" => {
                 let id = str_field(d, "routerId")?;
                 if self.routers.contains_key(id) {
@@ -865,6 +896,9 @@ impl Engine {
                 if let Some(s) = &t.sctp {
                     let (id, state) = (t.id.clone(), s.state.as_str());
                     self.notify(&id, "sctpstatechange", json!({ "sctpState": state }));
+                    self.log(crate::core::log::LogLevel::Debug, "sctp", || {
+                        format!("SCTP state changed to {state} [transportId:{id}]")
+                    });
                 }
             }
         }
@@ -2063,6 +2097,23 @@ impl Engine {
             }
         }
         for n in notes {
+            let state = n["dtlsState"].as_str().unwrap_or("").to_string();
+            if state == "failed" {
+                let why = self.transports.get(&k).and_then(|t| match &t.flavor {
+                    Flavor::WebRtc(w) => w.dtls.as_ref().and_then(|d| d.failure.clone()),
+                    _ => None,
+                });
+                self.log(crate::core::log::LogLevel::Warn, "dtls", || {
+                    format!(
+                        "DTLS failed [transportId:{id}]: {}",
+                        why.unwrap_or_default()
+                    )
+                });
+            } else {
+                self.log(crate::core::log::LogLevel::Debug, "dtls", || {
+                    format!("DTLS state changed to {state} [transportId:{id}]")
+                });
+            }
             self.notify(&id, "dtlsstatechange", n);
         }
         for p in sctp_packets {
@@ -2846,15 +2897,24 @@ impl Engine {
                 self.drops.srtp += 1;
                 return;
             };
-            if is_rtcp(data) {
-                match ctx.unprotect_rtcp(data) {
-                    Ok(n) => self.rtcp_input(k, &data[..n]),
-                    Err(_) => self.drops.srtp += 1,
-                }
+            let rtcp = is_rtcp(data);
+            let r = if rtcp {
+                ctx.unprotect_rtcp(data)
             } else {
-                match ctx.unprotect_rtp(data) {
-                    Ok(n) => self.rtp_input(k, &data[..n]),
-                    Err(_) => self.drops.srtp += 1,
+                ctx.unprotect_rtp(data)
+            };
+            match r {
+                Ok(n) if rtcp => self.rtcp_input(k, &data[..n]),
+                Ok(n) => self.rtp_input(k, &data[..n]),
+                Err(e) => {
+                    self.drops.srtp += 1;
+                    let tid = self.transports[&k].id.clone();
+                    self.log(crate::core::log::LogLevel::Debug, "srtp", || {
+                        format!(
+                            "{} unprotect failed ({e:?}), packet dropped [transportId:{tid}]",
+                            if rtcp { "SRTCP" } else { "SRTP" }
+                        )
+                    });
                 }
             }
             return;
@@ -2954,6 +3014,9 @@ impl Engine {
         let state = w.ice.state;
         if o.state_changed {
             self.notify(&id, "icestatechange", json!({ "iceState": state.as_str() }));
+            self.log(crate::core::log::LogLevel::Debug, "ice", || {
+                format!("ICE state changed to {} [transportId:{id}]", state.as_str())
+            });
         }
         if o.selected_changed {
             if let Some(tu) = tuple {

@@ -350,7 +350,7 @@ impl Loop {
     fn on_request(&mut self, mut r: Request, emit: &mut Emit) {
         match r.method.as_str() {
             "worker.getResourceUsage" => return emit.text(res_ok(r.id, thread_rusage())),
-            "worker.updateSettings" => return emit.text(res_ok(r.id, Value::Null)),
+
             "worker.crashForTesting" => {
                 if self.settings.allow_crash_for_testing {
                     panic!("crash requested for testing");
@@ -449,6 +449,14 @@ impl Loop {
                     data,
                 ),
                 Output::CloseSocket(id) => self.close_socket(id),
+                Output::Log {
+                    level,
+                    tag,
+                    message,
+                } => emit.text(
+                    json!({ "t": "log", "level": level, "tag": tag, "message": message })
+                        .to_string(),
+                ),
             }
         }
     }
