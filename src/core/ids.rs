@@ -19,6 +19,17 @@ impl IdMap {
     pub fn get(&self, id: &str) -> Option<u32> {
         self.by_id.get(id).copied()
     }
+    /// The key of `id`, or mediasoup's NotFoundError message ("Producer not found [producerId:…]").
+    pub fn require(
+        &self,
+        id: &str,
+        class: &str,
+        field: &str,
+    ) -> Result<u32, crate::core::message::CoreError> {
+        self.get(id).ok_or_else(|| {
+            crate::core::message::CoreError::not_found(format!("{class} not found [{field}:{id}]"))
+        })
+    }
     pub fn remove(&mut self, id: &str) -> Option<u32> {
         self.by_id.remove(id)
     }

@@ -543,9 +543,9 @@ impl Engine {
                 Ok(Value::Null)
             }
             "webRtcServer.dump" => {
-                let sk = self.server_ids.get(h).ok_or_else(|| {
-                    CoreError::not_found(format!("WebRtcServer not found [webRtcServerId:{h}]"))
-                })?;
+                let sk = self
+                    .server_ids
+                    .require(h, "WebRtcServer", "webRtcServerId")?;
                 let srv = &self.servers[&sk];
                 let tid = |k: &u32| self.transports.get(k).map(|t| t.id.clone());
                 let sock = |p: crate::core::transport::Protocol| -> Vec<Value> {
@@ -729,54 +729,46 @@ impl Engine {
             }
             "router.closeRtpObserver" => {
                 let id = str_field(d, "rtpObserverId")?;
-                let k = self.observer_ids.get(id).ok_or_else(|| {
-                    CoreError::not_found(format!("RtpObserver not found [rtpObserverId:{id}]"))
-                })?;
+                let k = self
+                    .observer_ids
+                    .require(id, "RtpObserver", "rtpObserverId")?;
                 self.close_observer(k);
                 Ok(Value::Null)
             }
             m if m.starts_with("rtpObserver.") => {
-                let k = self.observer_ids.get(h).ok_or_else(|| {
-                    CoreError::not_found(format!("RtpObserver not found [rtpObserverId:{h}]"))
-                })?;
+                let k = self
+                    .observer_ids
+                    .require(h, "RtpObserver", "rtpObserverId")?;
                 self.observer_request(k, m, d)
             }
             "router.closeTransport" => {
                 let id = str_field(d, "transportId")?;
-                let k = self.transport_ids.get(id).ok_or_else(|| {
-                    CoreError::not_found(format!("Transport not found [transportId:{id}]"))
-                })?;
+                let k = self.transport_ids.require(id, "Transport", "transportId")?;
                 self.close_transport(k);
                 Ok(Value::Null)
             }
             m if m.starts_with("transport.") => {
-                let k = self.transport_ids.get(h).ok_or_else(|| {
-                    CoreError::not_found(format!("Transport not found [transportId:{h}]"))
-                })?;
+                let k = self.transport_ids.require(h, "Transport", "transportId")?;
                 self.transport_request(k, m, d)
             }
             m if m.starts_with("producer.") => {
-                let k = self.producer_ids.get(h).ok_or_else(|| {
-                    CoreError::not_found(format!("Producer not found [producerId:{h}]"))
-                })?;
+                let k = self.producer_ids.require(h, "Producer", "producerId")?;
                 self.producer_request(k, m, d)
             }
             m if m.starts_with("dataProducer.") => {
-                let k = self.data_producer_ids.get(h).ok_or_else(|| {
-                    CoreError::not_found(format!("DataProducer not found [dataProducerId:{h}]"))
-                })?;
+                let k = self
+                    .data_producer_ids
+                    .require(h, "DataProducer", "dataProducerId")?;
                 self.data_producer_request(k, m)
             }
             m if m.starts_with("dataConsumer.") => {
-                let k = self.data_consumer_ids.get(h).ok_or_else(|| {
-                    CoreError::not_found(format!("DataConsumer not found [dataConsumerId:{h}]"))
-                })?;
+                let k = self
+                    .data_consumer_ids
+                    .require(h, "DataConsumer", "dataConsumerId")?;
                 self.data_consumer_request(k, m, d, req.payload.as_deref())
             }
             m if m.starts_with("consumer.") => {
-                let k = self.consumer_ids.get(h).ok_or_else(|| {
-                    CoreError::not_found(format!("Consumer not found [consumerId:{h}]"))
-                })?;
+                let k = self.consumer_ids.require(h, "Consumer", "consumerId")?;
                 self.consumer_request(k, m, d)
             }
             m => Err(CoreError::error(format!("unknown method '{m}'"))),
@@ -1142,9 +1134,9 @@ impl Engine {
             )));
         }
         let pid = str_field(d, "dataProducerId")?;
-        let dpk = self.data_producer_ids.get(pid).ok_or_else(|| {
-            CoreError::not_found(format!("DataProducer not found [dataProducerId:{pid}]"))
-        })?;
+        let dpk = self
+            .data_producer_ids
+            .require(pid, "DataProducer", "dataProducerId")?;
         let kind = if d.get("type").and_then(Value::as_str) == Some("direct") {
             DataKind::Direct
         } else {
@@ -1404,9 +1396,7 @@ impl Engine {
             }
             "rtpObserver.addProducer" | "rtpObserver.removeProducer" => {
                 let pid = str_field(d, "producerId")?;
-                let pk = self.producer_ids.get(pid).ok_or_else(|| {
-                    CoreError::not_found(format!("Producer not found [producerId:{pid}]"))
-                })?;
+                let pk = self.producer_ids.require(pid, "Producer", "producerId")?;
                 let o = self.observers.get_mut(&k).expect("checked");
                 let p = self.producers.get_mut(&pk).expect("listed");
                 if m == "rtpObserver.addProducer" {
@@ -1486,9 +1476,10 @@ impl Engine {
         }
         let id = str_field(d, "transportId")?.to_string();
         let server = match d.get("webRtcServerId").and_then(Value::as_str) {
-            Some(sid) => Some(self.server_ids.get(sid).ok_or_else(|| {
-                CoreError::not_found(format!("WebRtcServer not found [webRtcServerId:{sid}]"))
-            })?),
+            Some(sid) => Some(
+                self.server_ids
+                    .require(sid, "WebRtcServer", "webRtcServerId")?,
+            ),
             None => None,
         };
         let sockets: Vec<LocalSocket> = match server {
@@ -1819,9 +1810,7 @@ impl Engine {
             "transport.consume" => self.consume(k, d),
             "transport.closeProducer" => {
                 let id = str_field(d, "producerId")?;
-                let pk = self.producer_ids.get(id).ok_or_else(|| {
-                    CoreError::not_found(format!("Producer not found [producerId:{id}]"))
-                })?;
+                let pk = self.producer_ids.require(id, "Producer", "producerId")?;
                 self.remove_producer(pk, true);
                 Ok(Value::Null)
             }
@@ -1829,25 +1818,23 @@ impl Engine {
             "transport.consumeData" => self.consume_data(k, d),
             "transport.closeDataProducer" => {
                 let id = str_field(d, "dataProducerId")?;
-                let dk = self.data_producer_ids.get(id).ok_or_else(|| {
-                    CoreError::not_found(format!("DataProducer not found [dataProducerId:{id}]"))
-                })?;
+                let dk = self
+                    .data_producer_ids
+                    .require(id, "DataProducer", "dataProducerId")?;
                 self.remove_data_producer(dk);
                 Ok(Value::Null)
             }
             "transport.closeDataConsumer" => {
                 let id = str_field(d, "dataConsumerId")?;
-                let dk = self.data_consumer_ids.get(id).ok_or_else(|| {
-                    CoreError::not_found(format!("DataConsumer not found [dataConsumerId:{id}]"))
-                })?;
+                let dk = self
+                    .data_consumer_ids
+                    .require(id, "DataConsumer", "dataConsumerId")?;
                 self.remove_data_consumer(dk);
                 Ok(Value::Null)
             }
             "transport.closeConsumer" => {
                 let id = str_field(d, "consumerId")?;
-                let ck = self.consumer_ids.get(id).ok_or_else(|| {
-                    CoreError::not_found(format!("Consumer not found [consumerId:{id}]"))
-                })?;
+                let ck = self.consumer_ids.require(id, "Consumer", "consumerId")?;
                 self.remove_consumer(ck);
                 Ok(Value::Null)
             }
