@@ -28,6 +28,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const TICK: Duration = Duration::from_millis(20);
 const RTCP_INTERVAL: Duration = Duration::from_millis(1000);
+/// How often transport-cc feedback goes to senders.
+const TCC_INTERVAL: Duration = Duration::from_millis(100);
 /// Seconds between 1900 (NTP epoch) and 1970 (Unix epoch).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
@@ -77,6 +79,7 @@ pub struct Engine {
     pool: Vec<Vec<u8>>,
     next_tick: Instant,
     next_rtcp: Instant,
+    next_tcc: Instant,
     rng: u64,
     pub drops: Drops,
     pub log_filter: crate::core::log::LogFilter,
@@ -346,6 +349,7 @@ impl Engine {
             pool: Vec::new(),
             next_tick: now + TICK,
             next_rtcp: now + RTCP_INTERVAL,
+            next_tcc: now + TCC_INTERVAL,
             rng: seed | 1,
             drops: Drops::default(),
             log_filter: crate::core::log::LogFilter::default(),
@@ -3083,6 +3087,12 @@ impl Engine {
             return;
         };
         t.ssrc_map.insert(ssrc, pk);
+        if let Some(v) = view
+            .extension(p.ext_ids[ExtUri::TransportWideCc as usize])
+            .filter(|v| v.len() >= 2)
+        {
+            t.tcc.record(now, u16::from_be_bytes([v[0], v[1]]), ssrc);
+        }
         if is_rtx {
             t.rtx_recv.add(now, data.len());
         } else {
@@ -3405,6 +3415,23 @@ impl Engine {
         }
         self.tick_observers(now);
         self.tick_sctp(now);
+        if now >= self.next_tcc {
+            self.next_tcc = now + TCC_INTERVAL;
+            let anchor = self.anchor;
+            let Self {
+                transports,
+                outputs,
+                ..
+            } = self;
+            for t in transports.values_mut() {
+                if t.tcc.has_pending() {
+                    let mut out = Vec::with_capacity(128);
+                    if t.tcc.build(t.rtcp_ssrc, anchor, &mut out) {
+                        transmit(t, outputs, now, out, true, false);
+                    }
+                }
+            }
+        }
         if now >= self.next_rtcp {
             self.next_rtcp = now + RTCP_INTERVAL;
             self.send_rtcp_reports(&keys);

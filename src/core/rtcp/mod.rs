@@ -5,6 +5,8 @@
 //! Hand-written for the same reason as `rtp::packet`: the `rtcp` crate allocates a boxed trait
 //! object per packet, and the SFU reads a few fields of a few packet types.
 
+pub mod transport_cc;
+
 pub const PT_SR: u8 = 200;
 pub const PT_RR: u8 = 201;
 pub const PT_SDES: u8 = 202;

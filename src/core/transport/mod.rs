@@ -150,6 +150,8 @@ pub struct Transport {
     pub data_consumers: Vec<u32>,
     /// Incoming SCTP stream id → data producer.
     pub sctp_stream_producers: HashMap<u16, u32>,
+    /// Arrival times for transport-wide congestion control feedback.
+    pub tcc: crate::core::rtcp::transport_cc::TccReceiver,
 }
 
 impl Transport {
@@ -182,6 +184,7 @@ impl Transport {
             data_producers: Vec::new(),
             data_consumers: Vec::new(),
             sctp_stream_producers: HashMap::new(),
+            tcc: Default::default(),
         }
     }
 
