@@ -2915,7 +2915,6 @@ impl Engine {
 
     fn plain_input(&mut self, k: u32, tuple: Tuple, data: &mut [u8]) {
         let t = self.transports.get_mut(&k).expect("owner");
-        let id = t.id.clone();
         let Flavor::Plain(p) = &mut t.flavor else {
             return;
         };
@@ -2944,7 +2943,7 @@ impl Engine {
         if t.sctp.is_some() && !rtcp_socket && data.first().is_some_and(|b| b >> 6 != 2) {
             t.recv.add(self.now, data.len());
             if let Some((ev, _)) = note {
-                let tj = t.tuple_json();
+                let (id, tj) = (t.id.clone(), t.tuple_json());
                 if ev == "tuple" {
                     self.notify(&id, "tuple", json!({ "tuple": tj }));
                 }
@@ -2982,6 +2981,7 @@ impl Engine {
                 t.rtcp_tuple_json()
             };
             let key = if ev == "tuple" { "tuple" } else { "rtcpTuple" };
+            let id = t.id.clone();
             self.notify(
                 &id,
                 if ev == "tuple" { "tuple" } else { "rtcptuple" },
