@@ -107,6 +107,38 @@ async function relayScenario(K, batched) {
 	};
 }
 
+/** Control plane: createWorker time; transports (create + connect) and consumers per second. */
+async function controlPlane(sfu) {
+	const t0 = process.hrtime.bigint();
+	const worker = await sfu.createWorker({ logLevel: 'none' });
+	const createWorkerMs = Number(process.hrtime.bigint() - t0) / 1e6;
+	const router = await worker.createRouter({
+		mediaCodecs: [{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 }],
+	});
+	const producerTransport = await router.createPlainTransport({ listenIp: '127.0.0.1', comedia: true });
+	const producer = await producerTransport.produce({
+		kind: 'audio',
+		rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 96, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 1 }] },
+	});
+	const n = quick ? 200 : 1000;
+	const dtlsParameters = { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: 'AA:BB' }] };
+	let t = process.hrtime.bigint();
+	const transports = [];
+	for (let i = 0; i < n; i++) {
+		const tr = await router.createWebRtcTransport({ listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] });
+		await tr.connect({ dtlsParameters });
+		transports.push(tr);
+	}
+	const transportsPerSec = n / (Number(process.hrtime.bigint() - t) / 1e9);
+	t = process.hrtime.bigint();
+	for (const tr of transports) {
+		await tr.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+	}
+	const consumesPerSec = n / (Number(process.hrtime.bigint() - t) / 1e9);
+	worker.close();
+	return { createWorkerMs, transportsPerSec, consumesPerSec };
+}
+
 async function main() {
 	if (!fs.existsSync(LOADGEN)) {
 		throw new Error('bench/loadgen is not built: run `npm run bench` (it builds it first)');
@@ -134,8 +166,13 @@ async function main() {
 	for (const r of relays) {
 		console.log(`${`${r.kind} K=${r.K}`.padEnd(14)} ${String(r.outPps).padStart(10)} ${f(r.lossPct).padStart(7)} ${f(r.cpuUsPerPacket).padStart(7)}`);
 	}
+		const cp = await controlPlane(sfu);
+	console.log(
+		`\ncontrol plane: createWorker ${f(cp.createWorkerMs, 1)} ms, ${f(cp.transportsPerSec, 0)} WebRtcTransports (create + connect)/s, ${f(cp.consumesPerSec, 0)} consumes/s`
+	);
 	const result = {
 		module: modulePath,
+		controlPlane: cp,
 		machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, date: new Date().toISOString() },
 		scenarios,
 		relay: relays,
