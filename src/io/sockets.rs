@@ -8,7 +8,9 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 pub enum Sock {
-    Udp(UdpSocket),
+    /// A UDP socket and whether it is bound to an IPv6 address (known once at bind time,
+    /// so sending never asks the kernel with `getsockname`).
+    Udp(UdpSocket, bool),
     Listener(TcpListener),
     Conn(Box<TcpConn>),
 }
@@ -81,7 +83,7 @@ fn bind_one(proto: &str, ip: IpAddr, port: u16, info: &Value) -> io::Result<Sock
         }
         s.bind(&SockAddr::from(addr))?;
         s.set_nonblocking(true)?;
-        Ok(Sock::Udp(UdpSocket::from_std(s.into())))
+        Ok(Sock::Udp(UdpSocket::from_std(s.into()), addr.is_ipv6()))
     }
 }
 
@@ -132,7 +134,7 @@ pub fn bind(info: &Value, default_range: (u16, u16), random: u32) -> Result<Boun
         match bind_one(proto, ip, port, info) {
             Ok(s) => {
                 let port = match &s {
-                    Sock::Udp(u) => u.local_addr().map(|a| a.port()).unwrap_or(port),
+                    Sock::Udp(u, _) => u.local_addr().map(|a| a.port()).unwrap_or(port),
                     Sock::Listener(l) => l.local_addr().map(|a| a.port()).unwrap_or(port),
                     Sock::Conn(_) => port,
                 };

@@ -231,7 +231,7 @@ impl Loop {
         let token = Token(id as usize);
         let reg = self.poll.registry();
         match &mut sock {
-            Sock::Udp(s) => reg.register(s, token, Interest::READABLE)?,
+            Sock::Udp(s, _) => reg.register(s, token, Interest::READABLE)?,
             Sock::Listener(s) => reg.register(s, token, Interest::READABLE)?,
             Sock::Conn(c) => reg.register(&mut c.stream, token, Interest::READABLE)?,
         }
@@ -243,7 +243,7 @@ impl Loop {
         if let Some(mut s) = self.socks.remove(&id) {
             let reg = self.poll.registry();
             let _ = match &mut s {
-                Sock::Udp(s) => reg.deregister(s),
+                Sock::Udp(s, _) => reg.deregister(s),
                 Sock::Listener(s) => reg.deregister(s),
                 Sock::Conn(c) => reg.deregister(&mut c.stream),
             };
@@ -264,7 +264,7 @@ impl Loop {
         let mut accepted = Vec::new();
         let mut closed = None;
         match self.socks.get_mut(&id) {
-            Some(Sock::Udp(s)) => loop {
+            Some(Sock::Udp(s, _)) => loop {
                 match s.recv_from(&mut self.rbuf) {
                     Ok((n, from)) => {
                         let from = normalize(from);
@@ -463,9 +463,9 @@ impl Loop {
 
     fn send(&mut self, socket: u32, to: SocketAddr, data: &[u8]) {
         match self.socks.get_mut(&socket) {
-            Some(Sock::Udp(s)) => {
-                let to = match (to, s.local_addr()) {
-                    (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
+            Some(Sock::Udp(s, v6)) => {
+                let to = match to {
+                    SocketAddr::V4(v4) if *v6 => {
                         SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
                     }
                     _ => to,
