@@ -37,3 +37,16 @@ impl IdMap {
         self.by_id.contains_key(id)
     }
 }
+
+/// The string ids of the entries that `keys` name in `map`, in the order of `keys`, skipping
+/// keys whose entry is gone: how dumps list the ids of a parent's children.
+pub fn ids_of<'a, T>(
+    keys: impl IntoIterator<Item = &'a u32>,
+    map: &HashMap<u32, T>,
+    id: impl Fn(&T) -> &String,
+) -> Vec<String> {
+    keys.into_iter()
+        .filter_map(|k| map.get(k))
+        .map(|t| id(t).clone())
+        .collect()
+}

@@ -8,7 +8,7 @@ use crate::core::data::{DataConsumer, DataKind, DataProducer};
 use crate::core::dtls::{DtlsCertificate, DtlsEvent, DtlsRole, DtlsState, DtlsTransport};
 use crate::core::ice::stun::{self, StunMessage};
 use crate::core::ice::{IceOutcome, IceServer, Tuple};
-use crate::core::ids::IdMap;
+use crate::core::ids::{ids_of, IdMap};
 use crate::core::message::{CoreError, Output, Request};
 use crate::core::observers::{
     ActiveSpeakerObserver, AudioLevelObserver, ObserverEvent, RtpObserver, RtpObserverKind,
@@ -576,18 +576,8 @@ impl Engine {
                 let r = self.routers.get(h).ok_or_else(|| {
                     CoreError::not_found(format!("Router not found [routerId:{h}]"))
                 })?;
-                let transport_ids: Vec<_> = r
-                    .transports
-                    .iter()
-                    .filter_map(|k| self.transports.get(k))
-                    .map(|t| t.id.clone())
-                    .collect();
-                let observer_ids: Vec<_> = r
-                    .observers
-                    .iter()
-                    .filter_map(|k| self.observers.get(k))
-                    .map(|o| o.id.clone())
-                    .collect();
+                let transport_ids: Vec<_> = ids_of(&r.transports, &self.transports, |x| &x.id);
+                let observer_ids: Vec<_> = ids_of(&r.observers, &self.observers, |x| &x.id);
                 let mut map_producer_observers = Vec::new();
                 let mut map_dp_dcs = Vec::new();
                 let mut map_dc_dp = Vec::new();
@@ -599,12 +589,8 @@ impl Engine {
                         let Some(dp) = self.data_producers.get(dpk) else {
                             continue;
                         };
-                        let dcs: Vec<String> = dp
-                            .consumers
-                            .iter()
-                            .filter_map(|c| self.data_consumers.get(c))
-                            .map(|c| c.id.clone())
-                            .collect();
+                        let dcs: Vec<String> =
+                            ids_of(&dp.consumers, &self.data_consumers, |x| &x.id);
                         for c in &dcs {
                             map_dc_dp.push(json!({ "key": c, "value": dp.id }));
                         }
@@ -620,26 +606,10 @@ impl Engine {
                         .and_then(|k| self.producers.get(&k))
                     {
                         if !p.observers.is_empty() {
-                            let oids: Vec<_> = p
-                                .observers
-                                .iter()
-                                .filter_map(|o| self.observers.get(o))
-                                .map(|o| o.id.clone())
-                                .collect();
+                            let oids: Vec<_> = ids_of(&p.observers, &self.observers, |x| &x.id);
                             map_producer_observers.push(json!({ "key": pid, "values": oids }));
                         }
-                    }
-                    if let Some(p) = self
-                        .producer_ids
-                        .get(pid)
-                        .and_then(|k| self.producers.get(&k))
-                    {
-                        let cids: Vec<_> = p
-                            .consumers
-                            .iter()
-                            .filter_map(|c| self.consumers.get(c))
-                            .map(|c| c.id.clone())
-                            .collect();
+                        let cids: Vec<_> = ids_of(&p.consumers, &self.consumers, |x| &x.id);
                         for c in &cids {
                             map_consumer_producer.push(json!({ "key": c, "value": pid }));
                         }
@@ -2584,18 +2554,8 @@ impl Engine {
 
     fn transport_dump(&self, k: u32) -> Value {
         let t = &self.transports[&k];
-        let producer_ids: Vec<_> = t
-            .producers
-            .iter()
-            .filter_map(|p| self.producers.get(p))
-            .map(|p| p.id.clone())
-            .collect();
-        let consumer_ids: Vec<_> = t
-            .consumers
-            .iter()
-            .filter_map(|c| self.consumers.get(c))
-            .map(|c| c.id.clone())
-            .collect();
+        let producer_ids: Vec<_> = ids_of(&t.producers, &self.producers, |x| &x.id);
+        let consumer_ids: Vec<_> = ids_of(&t.consumers, &self.consumers, |x| &x.id);
         let mut v = json!({
             "id": t.id,
             "direct": false,
@@ -2603,8 +2563,8 @@ impl Engine {
             "consumerIds": consumer_ids,
             "mapSsrcConsumerId": t.consumer_ssrcs.iter().filter_map(|(s, c)| Some(json!({ "key": s, "value": self.consumers.get(c)?.id }))).collect::<Vec<_>>(),
             "mapRtxSsrcConsumerId": [],
-            "dataProducerIds": t.data_producers.iter().filter_map(|k| self.data_producers.get(k)).map(|p| p.id.clone()).collect::<Vec<_>>(),
-            "dataConsumerIds": t.data_consumers.iter().filter_map(|k| self.data_consumers.get(k)).map(|c| c.id.clone()).collect::<Vec<_>>(),
+            "dataProducerIds": ids_of(&t.data_producers, &self.data_producers, |x| &x.id),
+            "dataConsumerIds": ids_of(&t.data_consumers, &self.data_consumers, |x| &x.id),
             "recvRtpHeaderExtensions": {},
             "rtpListener": {
                 "ssrcTable": t.ssrc_map.iter().filter_map(|(s, p)| Some(json!({ "key": s, "value": self.producers.get(p)?.id }))).collect::<Vec<_>>(),
