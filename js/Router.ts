@@ -177,7 +177,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		}
 		utils.checkAppData(appData);
 
-		
+
 				const numSctpStreams = (options as any).numSctpStreams;
 		if (
 			numSctpStreams !== undefined &&
@@ -238,19 +238,8 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			appData,
 		} = options as any;
 		let { listenInfo, rtcpListenInfo, rtcpMux = true } = options as any;
-		if (!listenInfo && !listenIp) {
-			throw new TypeError('missing listenInfo and listenIp (one of them is mandatory)');
-		} else if (listenInfo && listenIp) {
-			throw new TypeError('only one of listenInfo and listenIp must be given');
-		}
-		utils.checkAppData(appData);
-		
-		if (listenIp) {
-			const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
-			listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp, port };
-		}
-		validateListenInfos([listenInfo], 'listenInfo');
-				if (rtcpListenInfo) {
+		listenInfo = resolveListenInfo(listenInfo, listenIp, port, appData);
+		if (rtcpListenInfo) {
 			validateListenInfos([rtcpListenInfo], 'rtcpListenInfo');
 			// A separate RTCP listen address means no RTCP muxing (as mediasoup does).
 			if (rtcpMux) {
@@ -319,18 +308,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		logger.debug('createPipeTransport()');
 		const { listenIp, port, enableSctp = false, enableRtx = false, enableSrtp = false, appData } = options as any;
 		let { listenInfo } = options as any;
-		if (!listenInfo && !listenIp) {
-			throw new TypeError('missing listenInfo and listenIp (one of them is mandatory)');
-		} else if (listenInfo && listenIp) {
-			throw new TypeError('only one of listenInfo and listenIp must be given');
-		}
-		utils.checkAppData(appData);
-		
-		if (listenIp) {
-			const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
-			listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp, port };
-		}
-		validateListenInfos([listenInfo], 'listenInfo');
+		listenInfo = resolveListenInfo(listenInfo, listenIp, port, appData);
 		if (listenInfo.protocol && listenInfo.protocol !== 'udp') {
 			throw new TypeError('listenInfo.protocol must be "udp" for a PipeTransport');
 		}
@@ -397,7 +375,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		} else if (router === this) {
 			throw new TypeError('cannot use this Router as destination');
 		}
-		
+
 		if (listenIp) {
 			const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
 			listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp };
@@ -630,6 +608,26 @@ function listenIpsToListenInfos(
 		}
 	}
 	return infos;
+}
+
+/**
+ * mediasoup's `listenInfo` / deprecated `listenIp` pair of Plain and Pipe transports: exactly one
+ * must be given, `appData` is checked next (mediasoup's order), and a `listenIp` becomes a UDP
+ * listen info on `port`.
+ */
+function resolveListenInfo(listenInfo: any, listenIp: any, port: any, appData: unknown): any {
+	if (!listenInfo && !listenIp) {
+		throw new TypeError('missing listenInfo and listenIp (one of them is mandatory)');
+	} else if (listenInfo && listenIp) {
+		throw new TypeError('only one of listenInfo and listenIp must be given');
+	}
+	utils.checkAppData(appData);
+	if (listenIp) {
+		const li = typeof listenIp === 'string' ? { ip: listenIp } : listenIp;
+		listenInfo = { protocol: 'udp', ip: li.ip, announcedAddress: li.announcedIp, port };
+	}
+	validateListenInfos([listenInfo], 'listenInfo');
+	return listenInfo;
 }
 
 function validateListenInfos(infos: any[], name: string): void {
