@@ -130,7 +130,7 @@ export class Channel extends EnhancedEventEmitter<any> {
 			case 'bin':
 				this.emit(msg.target, msg.event, payload, msg.ppid);
 				return;
-						case 'log': {
+			case 'log': {
 				const line = `[${msg.tag}] ${msg.message}`;
 				if (msg.level === 'error') {
 					workerLogger.error(line);

@@ -181,7 +181,7 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 				this.safeEmit('tuple', data.tuple);
 				this.observer.safeEmit('tuple', data.tuple);
 				break;
-						case 'sctpstatechange':
+			case 'sctpstatechange':
 				this.#sctp.state = data.sctpState;
 				this.safeEmit('sctpstatechange', data.sctpState);
 				this.observer.safeEmit('sctpstatechange', data.sctpState);
@@ -191,9 +191,8 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 				this.safeEmit('rtcptuple', data.rtcpTuple);
 				this.observer.safeEmit('rtcptuple', data.rtcpTuple);
 				break;
-						case 'trace':
-				this.safeEmit('trace', data);
-				this.observer.safeEmit('trace', data);
+			case 'trace':
+				// Emitted by Transport for every transport type.
 				break;
 			default:
 				logger.error(`ignoring unknown event "${event}"`);

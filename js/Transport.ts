@@ -152,18 +152,25 @@ export abstract class Transport<
 	#nextMidForConsumers = 0;
 	readonly #observer: Observer;
 
-		constructor(options: TransportConstructorOptions<TransportAppData>, observer: Observer) {
+	constructor(options: TransportConstructorOptions<TransportAppData>, observer: Observer) {
 		const { internal, channel, appData, getRouterRtpCapabilities, getProducerById } = options;
 		super();
 		this.internal = internal;
 		this.channel = channel;
 		this.#appData = appData ?? ({} as TransportAppData);
 		this.#getRouterRtpCapabilities = getRouterRtpCapabilities;
-				this.getProducerById = getProducerById;
+		this.getProducerById = getProducerById;
 		this.#getDataProducerById = (options as TransportConstructorOptions<TransportAppData>).getDataProducerById ?? (() => undefined);
 		this.#observer = observer;
 		this.on('listenererror', (eventName: string, error: Error) => {
 			logger.error(`event listener threw an error [eventName:${eventName}]:`, error);
+		});
+		// 'trace' is common to every transport type; the subclasses handle their own events.
+		this.channel.on(this.internal.transportId, (event: string, data: any) => {
+			if (event === 'trace') {
+				this.safeEmit('trace', data);
+				this.#observer.safeEmit('trace', data);
+			}
 		});
 	}
 

@@ -262,14 +262,13 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 				this.safeEmit('dtlsstatechange', data.dtlsState);
 				this.observer.safeEmit('dtlsstatechange', data.dtlsState);
 				break;
-						case 'sctpstatechange':
+			case 'sctpstatechange':
 				this.#data.sctpState = data.sctpState;
 				this.safeEmit('sctpstatechange', data.sctpState);
 				this.observer.safeEmit('sctpstatechange', data.sctpState);
 				break;
-						case 'trace':
-				this.safeEmit('trace', data);
-				this.observer.safeEmit('trace', data);
+			case 'trace':
+				// Emitted by Transport for every transport type.
 				break;
 			default:
 				logger.error(`ignoring unknown event "${event}"`);
