@@ -1,14 +1,19 @@
 'use strict';
 // `npm run bench`: side-by-side forwarding measurements. The SFU under test is any module with
 // mediasoup's API: this package by default, or SFU_MODULE=/abs/path (or --module PATH), e.g.
-// the real `mediasoup` package where its worker binary exists. Figures come from the Rust load
-// generator (bench/loadgen) and from the worker's own CPU time (getResourceUsage), and are set
-// against two raw relays (no SFU logic) measured in the same run.
+// the real `mediasoup` package where its worker binary exists. Traffic comes from the Rust load
+// generator (bench/loadgen: plain RTP clients and full WebRTC clients with ICE, DTLS and SRTP);
+// CPU from the worker's own getResourceUsage(); every figure is set against two raw relays (no
+// SFU logic) measured in the same run.
 //
-//   npm run bench -- --quick [--json FILE]
+//   npm run bench                      full: K = 1, 10, 50, 200; rooms N = 5, 10, 20
+//   npm run bench -- --quick           ≤ 2 minutes: K = 1, 10; room N = 5
+//   npm run bench -- --json FILE       also write the figures as JSON
+//   npm run bench -- --only TEXT       only the scenarios whose name contains TEXT
 //
-// This first version measures plain-RTP fan-out (one producer → K consumers) at fixed rates;
-// knee search, WebRTC clients, N×N rooms and the control plane are still to come.
+// For each scenario: the knee (highest output rate with < 0.1 % loss on every consumer, found by
+// stepping ×1.5 then bisecting), CPU per forwarded packet at a fixed output rate, latency at
+// half the knee, RSS per consumer.
 const path = require('node:path');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -23,11 +28,22 @@ const opt = name => {
 const quick = args.includes('--quick');
 const modulePath = opt('--module') ?? process.env.SFU_MODULE ?? path.join(__dirname, '..');
 const jsonFile = opt('--json');
+const only = opt('--only');
 const LOADGEN = path.join(__dirname, 'loadgen', 'target', 'release', 'peerwave-loadgen');
 const SIZE = 1000;
-const SECONDS = quick ? 3 : 8;
-const FANOUTS = quick ? [1, 10] : [1, 10, 50];
-const RATE_OUT = quick ? 50000 : 100000; // forwarded packets/s the scenarios aim at
+const TRIAL_S = quick ? 1 : 2; // seconds per measurement
+const ROUNDS = quick ? 2 : 5; // SFU / batched relay alternations at the fixed rate
+const FIXED_OUT = quick ? 50000 : 100000; // forwarded packets/s for the CPU-per-packet figure
+const KNEE_START = 50000;
+// The SFU's sockets get the receive buffer the loadgen and the relays use (mediasoup ≥ 3.12
+// takes it in listenInfo too), so that a few milliseconds of descheduling on this shared
+// 2-core machine are not counted as the forwarder's loss.
+const LISTEN = { protocol: 'udp', ip: '127.0.0.1', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 };
+const MAX_LOSS_PCT = 0.1;
+// A rate counts as sustained only if the queues did not grow: with 4 MiB socket buffers a
+// forwarder behind its input loses nothing for a while, but its latency climbs.
+const MAX_P99_US = 10000;
+const OPUS = { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 };
 
 /** A loadgen child with a line reader. */
 function child(argv) {
@@ -39,71 +55,300 @@ function child(argv) {
 		if (w) w(l);
 		else lines.push(l);
 	});
+	const next = () => (lines.length ? Promise.resolve(lines.shift()) : new Promise(r => waiters.push(r)));
 	return {
 		p,
-		next: () => (lines.length ? Promise.resolve(lines.shift()) : new Promise(r => waiters.push(r))),
-		send: l => p.stdin.write(`${l}\n`),
+		next,
+		async ask(l) {
+			p.stdin.write(`${l}\n`);
+			const a = await next();
+			if (a.startsWith('error')) throw new Error(`loadgen: ${a} (after: ${l})`);
+			return a;
+		},
 		end: () => p.stdin.end(),
 	};
 }
 
-async function sfuScenario(sfu, K) {
-	const worker = await sfu.createWorker({ logLevel: 'none' });
-	const router = await worker.createRouter({
-		mediaCodecs: [{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 }],
-	});
-	const tIn = await router.createPlainTransport({ listenIp: '127.0.0.1', comedia: true, rtcpMux: true });
-	const producer = await tIn.produce({
-		kind: 'audio',
-		rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 96, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 1 }] },
-	});
-	const gen = child(['gen', '--receivers', String(K)]);
-	const ports = (await gen.next()).replace('ports ', '').split(',').map(Number);
-	for (const port of ports) {
-		const t = await router.createPlainTransport({ listenIp: '127.0.0.1', rtcpMux: true });
-		await t.connect({ ip: '127.0.0.1', port });
-		await t.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+/** One loadgen process holding every client of a room. */
+class Session {
+	static async open() {
+		const s = new Session();
+		s.c = child(['session']);
+		s.fingerprint = (await s.c.next()).split(' ')[2];
+		return s;
 	}
-	const rateIn = Math.round(RATE_OUT / K);
-	const cpu0 = await worker.getResourceUsage();
-	gen.send(`go 127.0.0.1:${tIn.tuple.localPort} ${rateIn} ${SECONDS} ${SIZE}`);
-	const res = JSON.parse(await gen.next());
-	const cpu1 = await worker.getResourceUsage();
-	worker.close();
-	const cpuMs = cpu1.ru_utime + cpu1.ru_stime - (cpu0.ru_utime + cpu0.ru_stime);
-	const forwarded = res.received.reduce((a, b) => a + b, 0);
+	dtls() {
+		return { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: this.fingerprint }] };
+	}
+	static webrtcArgs(t) {
+		const c = t.iceCandidates.find(x => x.protocol === 'udp');
+		const fp = t.dtlsParameters.fingerprints.find(f => f.algorithm === 'sha-256').value;
+		return `${c.address ?? c.ip}:${c.port} ${t.iceParameters.usernameFragment} ${t.iceParameters.password} ${fp}`;
+	}
+	async add(line) {
+		const [, id, port] = (await this.c.ask(line)).split(' ');
+		return { id: Number(id), port: Number(port) };
+	}
+	/** ICE + DTLS for every WebRTC client; resolves to the SRTP profile negotiated. */
+	async connect() {
+		return (await this.c.ask('connect')).split(' ')[2];
+	}
+	async go(ratePerStream) {
+		return JSON.parse(await this.c.ask(`go ${ratePerStream} ${TRIAL_S} ${SIZE}`));
+	}
+	close() {
+		this.c.end();
+	}
+}
+
+/** A transport on the SFU side and, in the session, the client at its other end. */
+async function endpoint(router, session, kind, sending, ssrc) {
+	if (kind === 'plain') {
+		const t = await router.createPlainTransport({ listenInfo: LISTEN, rtcpMux: true, comedia: sending });
+		if (sending) {
+			await session.add(`send plain 127.0.0.1:${t.tuple.localPort} ${ssrc}`);
+		} else {
+			const { port } = await session.add('recv plain');
+			await t.connect({ ip: '127.0.0.1', port });
+		}
+		return t;
+	}
+	const t = await router.createWebRtcTransport({ listenInfos: [LISTEN] });
+	await t.connect({ dtlsParameters: session.dtls() });
+	await session.add(`${sending ? 'send' : 'recv'} webrtc ${Session.webrtcArgs(t)}${sending ? ` ${ssrc}` : ''}`);
+	return t;
+}
+
+function rssBytes(pid) {
+	const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+	return Number(m[1]) * 1024;
+}
+
+/**
+ * A room on one worker: `senders` producers; receiver r consumes the producers in subs[r].
+ * One→K is senders = 1, subs = K × [0]; an N×N room is N senders, subs[i] = every j ≠ i.
+ */
+async function buildRoom(sfu, kind, senders, subs) {
+	const worker = await sfu.createWorker({ logLevel: 'none' });
+	const router = await worker.createRouter({ mediaCodecs: [OPUS] });
+	const session = await Session.open();
+	const producers = [];
+	for (let s = 0; s < senders; s++) {
+		const t = await endpoint(router, session, kind, true, 1000 + s);
+		producers.push(
+			await t.produce({
+				kind: 'audio',
+				rtpParameters: { codecs: [{ ...OPUS, payloadType: 96 }], encodings: [{ ssrc: 1000 + s }] },
+			})
+		);
+	}
+	global.gc?.();
+	const rss0 = rssBytes(worker.pid);
+	let consumers = 0;
+	for (const sub of subs) {
+		const t = await endpoint(router, session, kind, false);
+		for (const s of sub) {
+			await t.consume({ producerId: producers[s].id, rtpCapabilities: router.rtpCapabilities });
+			consumers++;
+		}
+	}
+	global.gc?.();
+	// Below ten consumers the delta drowns in the allocator's noise.
+	const rssPerConsumerKiB = consumers >= 10 ? (rssBytes(worker.pid) - rss0) / 1024 / consumers : null;
+	const srtpProfile = await session.connect();
+	return { worker, session, subs, senders, consumers, rssPerConsumerKiB, srtpProfile };
+}
+
+function closeRoom(room) {
+	room.session.close();
+	room.worker.close();
+}
+
+/** Runs every room at once at `outPps` forwarded packets/s in all; sums what they did. */
+async function measure(rooms, outPps) {
+	const cpu0 = await Promise.all(rooms.map(r => r.worker.getResourceUsage()));
+	const w0 = process.hrtime.bigint();
+	const res = await Promise.all(rooms.map(r => r.session.go(outPps / rooms.length / r.consumers)));
+	const cpu1 = await Promise.all(rooms.map(r => r.worker.getResourceUsage()));
+	const wallSeconds = Number(process.hrtime.bigint() - w0) / 1e9;
+	let forwarded = 0;
+	let sentIn = 0;
+	let worstLoss = 0;
+	let srtpErrors = 0;
+	let seconds = 0;
+	rooms.forEach((room, i) => {
+		const r = res[i];
+		sentIn += r.sent * room.senders;
+		seconds = Math.max(seconds, r.sendSeconds);
+		srtpErrors += r.srtpErrors;
+		room.subs.forEach((sub, rcv) => {
+			for (const s of sub) {
+				forwarded += r.received[rcv][s];
+				worstLoss = Math.max(worstLoss, (r.sent - r.received[rcv][s]) / Math.max(1, r.sent));
+			}
+		});
+	});
+	const cpuMs = rooms.reduce((a, _, i) => a + cpu1[i].ru_utime + cpu1[i].ru_stime - cpu0[i].ru_utime - cpu0[i].ru_stime, 0);
 	return {
-		name: `one→${K} plain`,
-		transport: 'plain',
-		K,
-		N: 1,
-		inPps: Math.round(res.sent / res.sendSeconds),
-		outPps: Math.round(forwarded / res.sendSeconds),
-		lossPct: (100 * res.maxLossPerReceiver) / res.sent,
-		workerCpuPct: (100 * cpuMs) / 1000 / res.sendSeconds,
+		targetOutPps: outPps,
+		inPps: Math.round(sentIn / seconds),
+		outPps: Math.round(forwarded / seconds),
+		lossPct: 100 * worstLoss,
+		srtpErrors,
+		workerCpuPct: (100 * cpuMs) / 1000 / wallSeconds / rooms.length,
 		cpuUsPerPacket: (cpuMs * 1000) / Math.max(1, forwarded),
-		p50us: res.p50us,
-		p99us: res.p99us,
+		p50us: Math.max(...res.map(r => r.p50us)),
+		p99us: Math.max(...res.map(r => r.p99us)),
+		generatorKeptPace: res.every(r => r.sendSeconds < TRIAL_S * 1.05),
 	};
 }
 
-async function relayScenario(K, batched) {
+/**
+ * The knee: the highest output rate at which every consumer loses < 0.1 % and p99 latency
+ * stays under 10 ms. Steps ×1.5 from
+ * KNEE_START, then bisects twice. When the generator cannot keep pace the search stops there
+ * and the result says so: the figure then bounds the generator, not the forwarder.
+ */
+async function knee(run) {
+	const sustained = m => m.lossPct < MAX_LOSS_PCT && (m.p99us ?? 0) < MAX_P99_US;
+	let good = null;
+	let badRate = null;
+	let generatorBound = false;
+	let rate = KNEE_START;
+	while (badRate === null && rate < 2e6) {
+		const m = await run(rate);
+		if (!m.generatorKeptPace) {
+			generatorBound = sustained(m);
+			if (generatorBound) good = m;
+			badRate = rate;
+		} else if (sustained(m)) {
+			good = m;
+			rate = Math.round(rate * 1.5);
+		} else if (!good && rate > KNEE_START / 8) {
+			rate = Math.round(rate / 2); // lossy from the start: look lower
+		} else {
+			badRate = rate;
+		}
+	}
+	for (let i = 0; i < (quick ? 1 : 2) && good && badRate && !generatorBound; i++) {
+		const rate = Math.round((good.targetOutPps + badRate) / 2);
+		const m = await run(rate);
+		if (sustained(m) && m.generatorKeptPace) good = m;
+		else badRate = rate;
+	}
+	return { good, generatorBound };
+}
+
+/** Median of a list of numbers. */
+const median = xs => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
+
+/**
+ * CPU per forwarded packet at the fixed output rate, for the SFU and the batched relay of the
+ * same fan-out, alternated ROUNDS times and reduced to medians: this shared machine's noise is
+ * larger than the differences being measured, and alternating exposes both to the same.
+ */
+async function fixedLoad(sfuRun, relay) {
+	const sfu = [];
+	const base = [];
+	let last = null;
+	for (let i = 0; i < ROUNDS; i++) {
+		const r = await relay.run(FIXED_OUT);
+		base.push(r.cpuUsPerPacket);
+		relay.fixed.push(r);
+		last = await sfuRun(FIXED_OUT);
+		sfu.push(last.cpuUsPerPacket);
+	}
+	return { sfuUs: median(sfu), relayUs: median(base), last };
+}
+
+async function sfuScenario(sfu, spec, relayFor) {
+	const rooms = [];
+	for (let w = 0; w < (spec.workers ?? 1); w++) {
+		rooms.push(await buildRoom(sfu, spec.transport, spec.senders, spec.subs));
+	}
+	try {
+		const run = rate => measure(rooms, rate);
+		// Rooms compare with the relay of the same fan-out per input packet (N − 1).
+		const fanout = spec.K ?? spec.N - 1;
+		const fixed = await fixedLoad(run, await relayFor(fanout));
+		const { good, generatorBound } = await knee(run);
+		const half = good ? await run(Math.round(good.outPps / 2)) : null;
+		return {
+			name: spec.name,
+			transport: spec.transport,
+			K: spec.K ?? null,
+			N: spec.N ?? null,
+			workers: rooms.length,
+			kneeInPps: good?.inPps ?? 0,
+			kneeOutPps: good?.outPps ?? 0,
+			kneeGeneratorBound: generatorBound,
+			workerCpuPct: good?.workerCpuPct ?? 0,
+			fixedOutPps: fixed.last.outPps,
+			fixedLossPct: fixed.last.lossPct,
+			cpuUsPerPacket: fixed.sfuUs,
+			batchedRelayUsPerPacket: fixed.relayUs,
+			relayFanout: fanout,
+			p50us: half?.p50us ?? null,
+			p99us: half?.p99us ?? null,
+			rssPerConsumerKiB: rooms[0].rssPerConsumerKiB,
+			srtpErrors: fixed.last.srtpErrors,
+			srtpProfile: rooms[0].srtpProfile,
+		};
+	} finally {
+		rooms.forEach(closeRoom);
+	}
+}
+
+/** A raw relay (no SFU logic) with K plain receivers, ready to run at any rate. */
+async function relaySetup(K, batched) {
 	const relay = child(['relay', '--outputs', String(K), '--batched', batched ? '1' : '0']);
 	const port = Number((await relay.next()).replace('port ', ''));
-	const gen = child(['gen', '--receivers', String(K)]);
-	const ports = (await gen.next()).replace('ports ', '').split(',');
-	relay.send(`go ${ports.map(p => `127.0.0.1:${p}`).join(',')}`);
-	gen.send(`go 127.0.0.1:${port} ${Math.round(RATE_OUT / K)} ${SECONDS} ${SIZE}`);
-	const res = JSON.parse(await gen.next());
-	relay.end();
-	const r = JSON.parse(await relay.next());
-	const forwarded = res.received.reduce((a, b) => a + b, 0);
+	const session = await Session.open();
+	const ports = [];
+	for (let i = 0; i < K; i++) ports.push((await session.add('recv plain')).port);
+	await session.add(`send plain 127.0.0.1:${port} 1000`);
+	await session.connect();
+	relay.p.stdin.write(`go ${ports.map(p => `127.0.0.1:${p}`).join(',')}\n`);
+	const run = async outPps => {
+		const c0 = JSON.parse(await relay.ask('stats'));
+		const r = await session.go(outPps / K);
+		const c1 = JSON.parse(await relay.ask('stats'));
+		const forwarded = r.received.reduce((a, row) => a + row[0], 0);
+		const worst = Math.max(...r.received.map(row => (r.sent - row[0]) / Math.max(1, r.sent)));
+		return {
+			targetOutPps: outPps,
+			outPps: Math.round(forwarded / r.sendSeconds),
+			lossPct: 100 * worst,
+			cpuUsPerPacket: (c1.cpuUs - c0.cpuUs) / Math.max(1, c1.forwarded - c0.forwarded),
+			p99us: r.p99us,
+			generatorKeptPace: r.sendSeconds < TRIAL_S * 1.05,
+		};
+	};
 	return {
 		kind: batched ? 'batched' : 'naive',
 		K,
-		outPps: Math.round(forwarded / res.sendSeconds),
-		lossPct: (100 * res.maxLossPerReceiver) / res.sent,
-		cpuUsPerPacket: r.cpuUs / Math.max(1, r.forwarded),
+		run,
+		fixed: [],
+		close() {
+			session.close();
+			relay.end();
+		},
+	};
+}
+
+/** The relay's row: its knee, and its CPU per packet at the fixed rate (median of its runs). */
+async function relayResult(relay) {
+	if (relay.fixed.length === 0) relay.fixed.push(await relay.run(FIXED_OUT));
+	const { good, generatorBound } = await knee(relay.run);
+	const last = relay.fixed[relay.fixed.length - 1];
+	return {
+		kind: relay.kind,
+		K: relay.K,
+		kneeOutPps: good?.outPps ?? 0,
+		kneeGeneratorBound: generatorBound,
+		fixedOutPps: last.outPps,
+		fixedLossPct: last.lossPct,
+		cpuUsPerPacket: median(relay.fixed.map(r => r.cpuUsPerPacket)),
 	};
 }
 
@@ -112,13 +357,11 @@ async function controlPlane(sfu) {
 	const t0 = process.hrtime.bigint();
 	const worker = await sfu.createWorker({ logLevel: 'none' });
 	const createWorkerMs = Number(process.hrtime.bigint() - t0) / 1e6;
-	const router = await worker.createRouter({
-		mediaCodecs: [{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 }],
-	});
+	const router = await worker.createRouter({ mediaCodecs: [OPUS] });
 	const producerTransport = await router.createPlainTransport({ listenIp: '127.0.0.1', comedia: true });
 	const producer = await producerTransport.produce({
 		kind: 'audio',
-		rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 96, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 1 }] },
+		rtpParameters: { codecs: [{ ...OPUS, payloadType: 96 }], encodings: [{ ssrc: 1 }] },
 	});
 	const n = quick ? 200 : 1000;
 	const dtlsParameters = { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: 'AA:BB' }] };
@@ -139,47 +382,107 @@ async function controlPlane(sfu) {
 	return { createWorkerMs, transportsPerSec, consumesPerSec };
 }
 
+/** SRTP alone: one AES-GCM protect + unprotect of a packet of the bench's size, in the loadgen. */
+async function srtpAlone(profile) {
+	const c = child(['srtp', '--profile', profile, '--size', String(SIZE)]);
+	const r = JSON.parse(await c.next());
+	c.end();
+	return r;
+}
+
+function scenarios() {
+	const specs = [];
+	const range = n => [...Array(n).keys()];
+	for (const transport of ['plain', 'webrtc']) {
+		for (const K of quick ? [1, 10] : [1, 10, 50, 200]) {
+			specs.push({ name: `one→${K} ${transport}`, transport, K, senders: 1, subs: range(K).map(() => [0]) });
+		}
+		// Quick mode keeps one room (plain) to stay within two minutes.
+		for (const N of quick ? (transport === 'plain' ? [5] : []) : [5, 10, 20]) {
+			const subs = range(N).map(i => range(N).filter(j => j !== i));
+			specs.push({ name: `room ${N}×${N} ${transport}`, transport, N, senders: N, subs });
+		}
+	}
+	// Several workers: the same one→10 plain room on each, driven at once.
+	specs.push({ name: '2 workers one→10', transport: 'plain', K: 10, senders: 1, subs: range(10).map(() => [0]), workers: 2 });
+	return specs.filter(s => !only || s.name.includes(only));
+}
+
 async function main() {
 	if (!fs.existsSync(LOADGEN)) {
 		throw new Error('bench/loadgen is not built: run `npm run bench` (it builds it first)');
 	}
 	const sfu = require(modulePath);
-	const scenarios = [];
+	const started = Date.now();
+	const specs = scenarios();
+	const batchedRelays = new Map();
+	const relayFor = async K => {
+		if (!batchedRelays.has(K)) batchedRelays.set(K, await relaySetup(K, true));
+		return batchedRelays.get(K);
+	};
+	const results = [];
+	for (const spec of specs) results.push(await sfuScenario(sfu, spec, relayFor));
 	const relays = [];
-	for (const K of FANOUTS) {
-		relays.push(await relayScenario(K, false));
-		relays.push(await relayScenario(K, true));
-		scenarios.push(await sfuScenario(sfu, K));
+	for (const [K, relay] of [...batchedRelays].sort((x, y) => x[0] - y[0])) {
+		if (!quick) {
+			const naive = await relaySetup(K, false);
+			relays.push(await relayResult(naive));
+			naive.close();
+		}
+		relays.push(await relayResult(relay));
+		relay.close();
 	}
-	const batched = K => relays.find(r => r.K === K && r.kind === 'batched');
-	const f = (n, d = 2) => Number(n).toFixed(d);
+	const cp = await controlPlane(sfu);
+	const webrtc = results.find(s => s.transport === 'webrtc');
+	const srtp = webrtc ? await srtpAlone(webrtc.srtpProfile) : null;
+
+	const f = (n, d = 2) => (n === null || n === undefined ? '-' : Number(n).toFixed(d));
+	const knee = x => `${x.kneeOutPps}${x.kneeGeneratorBound ? '*' : ''}`;
 	console.log(`module: ${modulePath}  (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'})`);
-	console.log(`packets of ${SIZE} B, ${SECONDS} s per scenario, aiming at ${RATE_OUT} forwarded packets/s\n`);
-	console.log('scenario        out pkt/s  loss %  worker CPU %  µs/pkt  × batched relay  p50 µs  p99 µs');
-	for (const s of scenarios) {
-		const ratio = s.cpuUsPerPacket / batched(s.K).cpuUsPerPacket;
+	console.log(
+		`packets of ${SIZE} B, ${TRIAL_S} s per measurement, µs/pkt at ${FIXED_OUT} forwarded packets/s, latency at half the knee; ${((Date.now() - started) / 1000).toFixed(0)} s\n`
+	);
+	console.log('scenario              knee out/s  CPU % @knee  µs/pkt  × batched relay  loss % @fixed  p50 µs  p99 µs  KiB/consumer');
+	for (const s of results) {
+		const ratio = `${f(s.cpuUsPerPacket / s.batchedRelayUsPerPacket)} (K=${s.relayFanout})`;
 		console.log(
-			`${s.name.padEnd(14)} ${String(s.outPps).padStart(10)} ${f(s.lossPct).padStart(7)} ${f(s.workerCpuPct, 1).padStart(13)} ${f(s.cpuUsPerPacket).padStart(7)} ${f(ratio).padStart(16)} ${String(s.p50us).padStart(7)} ${String(s.p99us).padStart(7)}`
+			`${s.name.padEnd(20)} ${knee(s).padStart(12)} ${f(s.workerCpuPct, 1).padStart(12)} ${f(s.cpuUsPerPacket).padStart(7)} ${ratio.padStart(16)} ${f(s.fixedLossPct).padStart(14)} ${String(s.p50us ?? '-').padStart(7)} ${String(s.p99us ?? '-').padStart(7)} ${f(s.rssPerConsumerKiB, 1).padStart(13)}`
 		);
 	}
-	console.log('\nrelay (no SFU)  out pkt/s  loss %  µs/pkt');
+	console.log('\nrelay (no SFU)   knee out/s  µs/pkt  loss % @fixed');
 	for (const r of relays) {
-		console.log(`${`${r.kind} K=${r.K}`.padEnd(14)} ${String(r.outPps).padStart(10)} ${f(r.lossPct).padStart(7)} ${f(r.cpuUsPerPacket).padStart(7)}`);
+		console.log(`${`${r.kind} K=${r.K}`.padEnd(15)} ${knee(r).padStart(11)} ${f(r.cpuUsPerPacket).padStart(7)} ${f(r.fixedLossPct).padStart(14)}`);
 	}
-		const cp = await controlPlane(sfu);
+	console.log('(* the generator could not go faster: the knee is at least this)');
+	const one = results.find(s => s.name === 'one→10 plain');
+	const two = results.find(s => s.workers === 2);
+	if (one && two) {
+		// The knees are bounded by the generator and receivers sharing the two cores; the CPU
+		// each worker spends per packet when both run tells how their capacity adds up.
+		console.log(
+			`\n2 workers vs 1 (one→10 plain): knee ${f(two.kneeOutPps / one.kneeOutPps)}×; µs/pkt per worker ${f(two.cpuUsPerPacket)} together vs ${f(one.cpuUsPerPacket)} alone, so capacity scales ${f((2 * one.cpuUsPerPacket) / two.cpuUsPerPacket)}×`
+		);
+	}
+	const plain1 = results.find(s => s.name === 'one→1 plain');
+	const webrtc1 = results.find(s => s.name === 'one→1 webrtc');
+	if (plain1 && webrtc1 && srtp) {
+		const srtpInSfu = webrtc1.cpuUsPerPacket - plain1.cpuUsPerPacket;
+		console.log(
+			`SRTP: ${srtp.profile} protect + unprotect alone ${f(srtp.usPerPacket)} µs; in the SFU (one→1 webrtc − plain) ${f(srtpInSfu)} µs/pkt = ${f(srtpInSfu / srtp.usPerPacket)}×`
+		);
+	}
 	console.log(
-		`\ncontrol plane: createWorker ${f(cp.createWorkerMs, 1)} ms, ${f(cp.transportsPerSec, 0)} WebRtcTransports (create + connect)/s, ${f(cp.consumesPerSec, 0)} consumes/s`
+		`control plane: createWorker ${f(cp.createWorkerMs, 1)} ms, ${f(cp.transportsPerSec, 0)} WebRtcTransports (create + connect)/s, ${f(cp.consumesPerSec, 0)} consumes/s`
 	);
 	const result = {
 		module: modulePath,
-		controlPlane: cp,
 		machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, date: new Date().toISOString() },
-		scenarios,
+		scenarios: results,
 		relay: relays,
+		controlPlane: cp,
+		srtpAlone: srtp,
 	};
-	if (jsonFile) {
-		fs.writeFileSync(jsonFile, JSON.stringify(result, null, 2));
-	}
+	if (jsonFile) fs.writeFileSync(jsonFile, JSON.stringify(result, null, 2));
 }
 
 main().catch(error => {

@@ -236,30 +236,14 @@ mod tests {
         let mut v = Vec::new();
         let mut w = StunWriter::new(&mut v, stun::BINDING_REQUEST, &[1; 12]);
         w.username(user.as_bytes());
-        let _ = w;
-        // PRIORITY, then optional USE-CANDIDATE / ICE-CONTROLLED, written raw.
-        v.extend_from_slice(&[0x00, 0x24, 0, 4, 0x6e, 0, 1, 0xff]);
+        w.priority(0x6e00_01ff);
         if use_cand {
-            v.extend_from_slice(&[0x00, 0x25, 0, 0]);
+            w.use_candidate();
         }
-        if controlled {
-            v.extend_from_slice(&[0x80, 0x29, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
-        } else {
-            v.extend_from_slice(&[0x80, 0x2a, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
-        }
-        let l = (v.len() - 20) as u16;
-        v[2..4].copy_from_slice(&l.to_be_bytes());
-        // Re-open the writer on the same buffer to append MI and FP.
-        let tail = v.split_off(0);
-        let mut out = Vec::new();
-        out.extend_from_slice(&tail);
-        let mut w = StunWriter {
-            out: &mut out,
-            start: 0,
-        };
+        w.ice_role(!controlled, 0x0102_0304_0506_0708);
         w.integrity(pwd.as_bytes());
         w.fingerprint();
-        out
+        v
     }
 
     fn tuple(port: u16) -> Tuple {

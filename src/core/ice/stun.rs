@@ -217,6 +217,23 @@ impl<'b> StunWriter<'b> {
     pub fn username(&mut self, u: &[u8]) {
         self.attr(ATTR_USERNAME, u);
     }
+    /// PRIORITY (RFC 8445 §7.1.1), which every connectivity check carries.
+    pub fn priority(&mut self, p: u32) {
+        self.attr(ATTR_PRIORITY, &p.to_be_bytes());
+    }
+    /// USE-CANDIDATE: the controlling agent nominates this pair.
+    pub fn use_candidate(&mut self) {
+        self.attr(ATTR_USE_CANDIDATE, &[]);
+    }
+    /// ICE-CONTROLLING or ICE-CONTROLLED with the agent's tie-breaker.
+    pub fn ice_role(&mut self, controlling: bool, tie_breaker: u64) {
+        let t = if controlling {
+            ATTR_ICE_CONTROLLING
+        } else {
+            ATTR_ICE_CONTROLLED
+        };
+        self.attr(t, &tie_breaker.to_be_bytes());
+    }
     pub fn integrity(&mut self, password: &[u8]) {
         let l = (self.out.len() - self.start - 20 + 24) as u16;
         self.out[self.start + 2..self.start + 4].copy_from_slice(&l.to_be_bytes());
