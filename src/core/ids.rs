@@ -1,7 +1,7 @@
 //! Internal keys for objects on the packet path: small integers instead of the UUID strings
 //! the API uses, so per-packet lookups hash a `u32`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// String id ↔ internal key for one class of object.
 #[derive(Debug, Default)]

@@ -21,8 +21,9 @@ use crate::core::sctp::{SctpAssociation, SctpMessage, StreamOptions};
 use crate::core::srtp::{SrtpContext, SrtpProfile};
 use crate::core::transport::webrtc_server::WebRtcServer;
 use crate::core::transport::{Flavor, LocalSocket, Plain, Transport, WebRtc};
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -327,24 +328,24 @@ impl Engine {
             anchor: now,
             anchor_unix: unix_now.duration_since(UNIX_EPOCH).unwrap_or_default(),
             cert,
-            routers: HashMap::new(),
-            transports: HashMap::new(),
+            routers: HashMap::default(),
+            transports: HashMap::default(),
             transport_ids: IdMap::default(),
-            producers: HashMap::new(),
+            producers: HashMap::default(),
             producer_ids: IdMap::default(),
-            consumers: HashMap::new(),
+            consumers: HashMap::default(),
             consumer_ids: IdMap::default(),
-            observers: HashMap::new(),
+            observers: HashMap::default(),
             observer_ids: IdMap::default(),
-            servers: HashMap::new(),
+            servers: HashMap::default(),
             server_ids: IdMap::default(),
-            data_producers: HashMap::new(),
+            data_producers: HashMap::default(),
             data_producer_ids: IdMap::default(),
-            data_consumers: HashMap::new(),
+            data_consumers: HashMap::default(),
             data_consumer_ids: IdMap::default(),
-            server_sockets: HashMap::new(),
-            conn_listener: HashMap::new(),
-            socket_owner: HashMap::new(),
+            server_sockets: HashMap::default(),
+            conn_listener: HashMap::default(),
+            socket_owner: HashMap::default(),
             outputs: VecDeque::new(),
             pool: Vec::new(),
             next_tick: now + TICK,
@@ -521,8 +522,8 @@ impl Engine {
                         id,
                         sockets,
                         transports: Vec::new(),
-                        by_ufrag: HashMap::new(),
-                        by_tuple: HashMap::new(),
+                        by_ufrag: HashMap::default(),
+                        by_tuple: HashMap::default(),
                     },
                 );
                 Ok(Value::Null)

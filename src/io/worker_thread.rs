@@ -8,8 +8,8 @@ use crate::core::message::{Output, Request};
 use crate::core::worker::Engine;
 use crate::io::sockets::{self, Sock, TcpConn};
 use mio::{Events, Interest, Poll, Token, Waker};
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -112,7 +112,7 @@ pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, S
                 poll,
                 rx,
                 engine,
-                socks: HashMap::new(),
+                socks: HashMap::default(),
                 next_token: 1,
                 settings,
                 rbuf: vec![0u8; 65536],

@@ -1,7 +1,7 @@
 //! RTP observers: audio levels and the dominant speaker, fed by the ssrc-audio-level header
 //! extension (RFC 6464) of the audio producers added to them.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::time::{Duration, Instant};
 
 /// What an observer reports at the end of an interval.
@@ -29,7 +29,7 @@ impl AudioLevelObserver {
             max_entries,
             threshold,
             interval,
-            sums: HashMap::new(),
+            sums: HashMap::default(),
             silence_reported: false,
         }
     }
@@ -131,7 +131,7 @@ impl ActiveSpeakerObserver {
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,
-            activity: HashMap::new(),
+            activity: HashMap::default(),
             dominant: None,
         }
     }

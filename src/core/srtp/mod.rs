@@ -7,8 +7,8 @@
 use hmac::{Hmac, Mac};
 use openssl::cipher::{Cipher, CipherRef};
 use openssl::cipher_ctx::CipherCtx;
+use rustc_hash::FxHashMap as HashMap;
 use sha1::Sha1;
-use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SrtpProfile {
@@ -285,9 +285,9 @@ impl SrtpContext {
             profile,
             rtp: SessionKeys::new(profile, mk, ms, 0, encrypt)?,
             rtcp: SessionKeys::new(profile, mk, ms, 3, encrypt)?,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             rtcp_index: 0,
-            rtcp_replay: HashMap::new(),
+            rtcp_replay: HashMap::default(),
             encrypt,
         })
     }
@@ -298,9 +298,9 @@ impl SrtpContext {
             profile,
             rtp: SessionKeys::from_session(profile, key, salt, &[0; 20], encrypt).unwrap(),
             rtcp: SessionKeys::from_session(profile, key, salt, &[0; 20], encrypt).unwrap(),
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             rtcp_index: 0,
-            rtcp_replay: HashMap::new(),
+            rtcp_replay: HashMap::default(),
             encrypt,
         }
     }

@@ -8,8 +8,8 @@ use crate::core::rtp::TrafficCounter;
 use crate::core::srtp::SrtpContext;
 
 pub mod webrtc_server;
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,9 +162,9 @@ impl Transport {
             flavor,
             producers: Vec::new(),
             consumers: Vec::new(),
-            ssrc_map: HashMap::new(),
-            mid_map: HashMap::new(),
-            consumer_ssrcs: HashMap::new(),
+            ssrc_map: HashMap::default(),
+            mid_map: HashMap::default(),
+            consumer_ssrcs: HashMap::default(),
             rtcp_ssrc,
             tcc_seq: 0,
             recv: TrafficCounter::default(),
@@ -183,7 +183,7 @@ impl Transport {
             sctp: None,
             data_producers: Vec::new(),
             data_consumers: Vec::new(),
-            sctp_stream_producers: HashMap::new(),
+            sctp_stream_producers: HashMap::default(),
             tcc: Default::default(),
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::core::ice::Tuple;
 use crate::core::transport::LocalSocket;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 pub struct WebRtcServer {
     pub id: String,
