@@ -389,7 +389,10 @@ impl Engine {
 
     /// Returns a buffer from a sent `Transmit` to the pool.
     pub fn recycle(&mut self, mut b: Vec<u8>) {
-        if self.pool.len() < 256 && b.capacity() >= 1200 {
+        // Enough for one read batch of the io loop fanned out to a large room (32 × 32
+        // copies); beyond that a buffer is freed rather than kept.
+        const POOL_MAX: usize = 1024;
+        if self.pool.len() < POOL_MAX && b.capacity() >= 1200 {
             b.clear();
             self.pool.push(b);
         }

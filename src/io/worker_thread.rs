@@ -259,24 +259,51 @@ impl Loop {
         }
     }
 
+    /// Reads a UDP socket until it would block, sending what each batch of `UDP_BATCH`
+    /// datagrams produced before reading the next: a backlog (after a stall, or under
+    /// overload) then never holds more than a batch's copies in memory, and the buffers of
+    /// sent copies return to the engine's pool before the next batch needs them.
+    fn on_udp(&mut self, id: u32, emit: &mut Emit) {
+        const UDP_BATCH: usize = 32;
+        loop {
+            let now = Instant::now();
+            let Some(Sock::Udp(s, _)) = self.socks.get_mut(&id) else {
+                return;
+            };
+            let mut more = true;
+            let mut read = 0;
+            while read < UDP_BATCH {
+                match s.recv_from(&mut self.rbuf) {
+                    Ok((n, from)) => {
+                        read += 1;
+                        self.engine
+                            .handle_datagram(now, id, normalize(from), &mut self.rbuf[..n]);
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    // WouldBlock ends the event; ICMP errors (connection refused) surface on
+                    // a read and are ignored.
+                    Err(_) => {
+                        more = false;
+                        break;
+                    }
+                }
+            }
+            self.drain(emit);
+            if !more {
+                return;
+            }
+        }
+    }
+
     fn on_socket(&mut self, id: u32, writable: bool, emit: &mut Emit) {
+        if matches!(self.socks.get(&id), Some(Sock::Udp(..))) {
+            return self.on_udp(id, emit);
+        }
         let now = Instant::now();
         let mut accepted = Vec::new();
         let mut closed = None;
         match self.socks.get_mut(&id) {
-            Some(Sock::Udp(s, _)) => loop {
-                match s.recv_from(&mut self.rbuf) {
-                    Ok((n, from)) => {
-                        let from = normalize(from);
-                        self.engine
-                            .handle_datagram(now, id, from, &mut self.rbuf[..n]);
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    // ICMP errors (connection refused) surface on the next read; ignore them.
-                    Err(_) => break,
-                }
-            },
+            Some(Sock::Udp(..)) => {}
             Some(Sock::Listener(l)) => loop {
                 match l.accept() {
                     Ok((stream, peer)) => accepted.push((stream, peer)),
