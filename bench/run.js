@@ -113,7 +113,8 @@ async function endpoint(router, session, kind, sending, ssrc) {
 		}
 		return t;
 	}
-	const t = await router.createWebRtcTransport({ listenInfos: [LISTEN] });
+	// 'webrtcserver': every transport of the worker on one WebRtcServer's UDP socket.
+	const t = await router.createWebRtcTransport(router.webRtcServerForBench ? { webRtcServer: router.webRtcServerForBench } : { listenInfos: [LISTEN] });
 	await t.connect({ dtlsParameters: session.dtls() });
 	await session.add(`${sending ? 'send' : 'recv'} webrtc ${Session.webrtcArgs(t)}${sending ? ` ${ssrc}` : ''}`);
 	return t;
@@ -131,6 +132,9 @@ function rssBytes(pid) {
 async function buildRoom(sfu, kind, senders, subs) {
 	const worker = await sfu.createWorker({ logLevel: 'none' });
 	const router = await worker.createRouter({ mediaCodecs: [OPUS] });
+	if (kind === 'webrtcserver') {
+		router.webRtcServerForBench = await worker.createWebRtcServer({ listenInfos: [LISTEN] });
+	}
 	const session = await Session.open();
 	const producers = [];
 	for (let s = 0; s < senders; s++) {
@@ -453,12 +457,15 @@ async function srtpAlone(profile) {
 function scenarios() {
 	const specs = [];
 	const range = n => [...Array(n).keys()];
-	for (const transport of ['plain', 'webrtc']) {
-		for (const K of quick ? [1, 10] : [1, 10, 50, 200]) {
+	for (const transport of ['plain', 'webrtc', 'webrtcserver']) {
+		// One shared socket (WebRtcServer) matters for fan-out: a subset, in the full run only.
+		const server = transport === 'webrtcserver';
+		if (server && quick && !only) continue;
+		for (const K of server ? [10, 200] : quick ? [1, 10] : [1, 10, 50, 200]) {
 			specs.push({ name: `one→${K} ${transport}`, transport, K, senders: 1, subs: range(K).map(() => [0]) });
 		}
 		// Quick mode keeps one room (plain) to stay within two minutes.
-		for (const N of quick ? (transport === 'plain' ? [5] : []) : [5, 10, 20]) {
+		for (const N of server ? [10] : quick ? (transport === 'plain' ? [5] : []) : [5, 10, 20]) {
 			const subs = range(N).map(i => range(N).filter(j => j !== i));
 			specs.push({ name: `room ${N}×${N} ${transport}`, transport, N, senders: N, subs });
 		}
@@ -496,7 +503,7 @@ async function main() {
 	}
 	const cp = await controlPlane(sfu);
 	const memory = { plain: await memoryProbe('plain'), webrtc: await memoryProbe('webrtc') };
-	for (const s of results) s.rssPerConsumerKiB = memory[s.transport].rssPerConsumerKiB;
+	for (const s of results) s.rssPerConsumerKiB = memory[s.transport === 'plain' ? 'plain' : 'webrtc'].rssPerConsumerKiB;
 	const srtpSfu = only ? null : await srtpInSfu(sfu);
 	const srtp = srtpSfu ? await srtpAlone(srtpSfu.profile) : null;
 

@@ -2,16 +2,22 @@
 //! `core::worker::Engine`. Requests arrive over a channel with a waker; everything the engine
 //! says goes back through one ordered callback as JSON lines. A panic anywhere in the loop is
 //! caught here: the worker reports 'died' and its thread ends, the process goes on.
+//!
+//! Consecutive datagrams for one UDP socket — the copies of a packet fanned out through a
+//! WebRtcServer's shared socket — leave in one `sendmmsg` (nix's safe wrapper); a lone
+//! datagram, or a socket per transport, goes with `send_to`.
 
 use crate::core::dtls::DtlsCertificate;
 use crate::core::message::{Output, Request};
 use crate::core::worker::Engine;
 use crate::io::sockets::{self, Sock, TcpConn};
 use mio::{Events, Interest, Poll, Token, Waker};
+use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::{json, Value};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -19,6 +25,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 const WAKER: Token = Token(0);
+
+/// Most datagrams one `sendmmsg` carries (Linux takes up to 1024; 64 covers a large room).
+const MMSG_MAX: usize = 64;
 
 /// Where the worker's messages go (the binding wraps a threadsafe JS callback in it).
 pub struct Emit {
@@ -117,6 +126,10 @@ pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, S
                 settings,
                 rbuf: vec![0u8; 65536],
                 frame: Vec::new(),
+                batch: Vec::with_capacity(MMSG_MAX),
+                batch_socket: None,
+                mmsg: MultiHeaders::preallocate(MMSG_MAX, None),
+                mmsg_addrs: Vec::with_capacity(MMSG_MAX),
             };
             emit.text(json!({ "t": "running" }).to_string());
             let result = catch_unwind(AssertUnwindSafe(|| lp.run(&mut emit)));
@@ -151,6 +164,21 @@ struct Loop {
     settings: WorkerSettings,
     rbuf: Vec<u8>,
     frame: Vec<u8>,
+    /// Datagrams waiting for `flush`, all for the UDP socket `batch_socket`.
+    batch: Vec<(SocketAddr, Vec<u8>)>,
+    batch_socket: Option<u32>,
+    mmsg: MultiHeaders<SockaddrStorage>,
+    mmsg_addrs: Vec<Option<SockaddrStorage>>,
+}
+
+/// An IPv4 destination as a socket bound to IPv6 must be given it (IPv4-mapped).
+fn wire_addr(to: SocketAddr, v6_socket: bool) -> SocketAddr {
+    match to {
+        SocketAddr::V4(v4) if v6_socket => {
+            SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+        }
+        _ => to,
+    }
 }
 
 fn res_ok(id: u32, data: Value) -> String {
@@ -450,8 +478,16 @@ impl Loop {
         while let Some(o) = self.engine.poll_output() {
             match o {
                 Output::Transmit { socket, to, data } => {
-                    self.send(socket, to, &data);
-                    self.engine.recycle(data);
+                    if !matches!(self.socks.get(&socket), Some(Sock::Udp(..))) {
+                        self.send(socket, to, &data);
+                        self.engine.recycle(data);
+                        continue;
+                    }
+                    if self.batch_socket != Some(socket) || self.batch.len() == MMSG_MAX {
+                        self.flush();
+                    }
+                    self.batch_socket = Some(socket);
+                    self.batch.push((to, data));
                 }
                 Output::Response { id, result } => emit.text(match result {
                     Ok(v) => res_ok(id, v),
@@ -475,7 +511,10 @@ impl Loop {
                         .to_string(),
                     data,
                 ),
-                Output::CloseSocket(id) => self.close_socket(id),
+                Output::CloseSocket(id) => {
+                    self.flush();
+                    self.close_socket(id)
+                }
                 Output::Log {
                     level,
                     tag,
@@ -486,19 +525,60 @@ impl Loop {
                 ),
             }
         }
+        self.flush();
+    }
+
+    /// Sends the batched datagrams; each one the kernel refuses (a full socket buffer, an
+    /// unreachable peer) is dropped, as a congested network would, and the rest still go.
+    fn flush(&mut self) {
+        let Some(socket) = self.batch_socket.take() else {
+            return;
+        };
+        if self.batch.len() == 1 {
+            if let Some((to, data)) = self.batch.pop() {
+                self.send(socket, to, &data);
+                self.engine.recycle(data);
+            }
+            return;
+        }
+        if let Some(Sock::Udp(s, v6)) = self.socks.get(&socket) {
+            self.mmsg_addrs.clear();
+            for (to, _) in &self.batch {
+                self.mmsg_addrs
+                    .push(Some(SockaddrStorage::from(wire_addr(*to, *v6))));
+            }
+            let mut iovs = [[IoSlice::new(&[])]; MMSG_MAX];
+            for (iov, (_, data)) in iovs.iter_mut().zip(&self.batch) {
+                *iov = [IoSlice::new(data)];
+            }
+            let n = self.batch.len();
+            let mut off = 0;
+            while off < n {
+                let r = sendmmsg(
+                    s.as_raw_fd(),
+                    &mut self.mmsg,
+                    iovs[off..n].iter(),
+                    &self.mmsg_addrs[off..n],
+                    [],
+                    MsgFlags::empty(),
+                );
+                match r {
+                    Ok(sent) => off += sent.count().max(1),
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => off += 1,
+                }
+            }
+        }
+        for (_, data) in self.batch.drain(..) {
+            self.engine.recycle(data);
+        }
     }
 
     fn send(&mut self, socket: u32, to: SocketAddr, data: &[u8]) {
         match self.socks.get_mut(&socket) {
             Some(Sock::Udp(s, v6)) => {
-                let to = match to {
-                    SocketAddr::V4(v4) if *v6 => {
-                        SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
-                    }
-                    _ => to,
-                };
                 // A full socket buffer drops the packet, as a congested network would.
-                let _ = s.send_to(data, to);
+                let _ = s.send_to(data, wire_addr(to, *v6));
             }
             Some(Sock::Conn(c)) => {
                 if data.len() > u16::MAX as usize {
