@@ -86,6 +86,13 @@ pub enum Output {
         ppid: u32,
     },
     CloseSocket(u32),
+    /// A plain or pipe transport's remote is now fixed: the io layer connects the UDP socket
+    /// so the kernel keeps the route instead of looking it up per datagram (the engine drops
+    /// datagrams from any other address anyway, as mediasoup does).
+    ConnectSocket {
+        socket: u32,
+        to: SocketAddr,
+    },
     /// A worker log line (already filtered by logLevel / logTags).
     Log {
         level: &'static str,

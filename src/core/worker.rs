@@ -1944,9 +1944,14 @@ impl Engine {
                 if srtp_in.is_some() {
                     p.srtp_in = srtp_in;
                 }
+                let mut connects = Vec::new();
                 if let Some((rtp, rtcp)) = tuples {
                     p.tuple = Some(rtp);
                     p.rtcp_tuple = rtcp.or(p.rtcp_mux.then_some(rtp));
+                    connects.push((p.socket.id, rtp));
+                    if let (Some(r), Some(rs)) = (rtcp, p.rtcp_socket.as_ref()) {
+                        connects.push((rs.id, r));
+                    }
                 }
                 p.connected = true;
                 // Two pipe transports connect to each other: the one with the lower address
@@ -1965,6 +1970,9 @@ impl Engine {
                         s.connect();
                     }
                     self.flush_sctp(k);
+                }
+                for (socket, to) in connects {
+                    self.outputs.push_back(Output::ConnectSocket { socket, to });
                 }
                 Ok(
                     json!({ "tuple": tuple, "rtcpTuple": rtcp_tuple, "srtpParameters": srtp_params }),
@@ -2889,6 +2897,10 @@ impl Engine {
             if p.rtcp_tuple.is_none() && p.comedia {
                 p.rtcp_tuple = Some(tuple.remote);
                 note = Some(("rtcptuple", tuple.remote));
+                self.outputs.push_back(Output::ConnectSocket {
+                    socket: tuple.socket,
+                    to: tuple.remote,
+                });
             } else if p.rtcp_tuple != Some(tuple.remote) {
                 t.dropped += 1;
                 return;
@@ -2899,6 +2911,10 @@ impl Engine {
                 p.rtcp_tuple = Some(tuple.remote);
             }
             note = Some(("tuple", tuple.remote));
+            self.outputs.push_back(Output::ConnectSocket {
+                socket: tuple.socket,
+                to: tuple.remote,
+            });
         } else if p.tuple != Some(tuple.remote) {
             t.dropped += 1;
             return;

@@ -130,6 +130,7 @@ pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, S
                 batch_socket: None,
                 mmsg: MultiHeaders::preallocate(MMSG_MAX, None),
                 mmsg_addrs: Vec::with_capacity(MMSG_MAX),
+                connected: HashMap::default(),
             };
             emit.text(json!({ "t": "running" }).to_string());
             let result = catch_unwind(AssertUnwindSafe(|| lp.run(&mut emit)));
@@ -169,6 +170,8 @@ struct Loop {
     batch_socket: Option<u32>,
     mmsg: MultiHeaders<SockaddrStorage>,
     mmsg_addrs: Vec<Option<SockaddrStorage>>,
+    /// UDP sockets connected to their transport's fixed remote (sent to without an address).
+    connected: HashMap<u32, SocketAddr>,
 }
 
 /// An IPv4 destination as a socket bound to IPv6 must be given it (IPv4-mapped).
@@ -268,6 +271,7 @@ impl Loop {
     }
 
     fn close_socket(&mut self, id: u32) {
+        self.connected.remove(&id);
         if let Some(mut s) = self.socks.remove(&id) {
             let reg = self.poll.registry();
             let _ = match &mut s {
@@ -308,12 +312,13 @@ impl Loop {
                             .handle_datagram(now, id, normalize(from), &mut self.rbuf[..n]);
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    // WouldBlock ends the event; ICMP errors (connection refused) surface on
-                    // a read and are ignored.
-                    Err(_) => {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         more = false;
                         break;
                     }
+                    // ICMP errors (a connected socket's peer refused a datagram) surface on a
+                    // read: ignored, and counted against the batch so reading goes on.
+                    Err(_) => read += 1,
                 }
             }
             self.drain(emit);
@@ -515,6 +520,14 @@ impl Loop {
                     self.flush();
                     self.close_socket(id)
                 }
+                Output::ConnectSocket { socket, to } => {
+                    self.flush();
+                    if let Some(Sock::Udp(s, v6)) = self.socks.get(&socket) {
+                        if s.connect(wire_addr(to, *v6)).is_ok() {
+                            self.connected.insert(socket, to);
+                        }
+                    }
+                }
                 Output::Log {
                     level,
                     tag,
@@ -544,8 +557,9 @@ impl Loop {
         if let Some(Sock::Udp(s, v6)) = self.socks.get(&socket) {
             self.mmsg_addrs.clear();
             for (to, _) in &self.batch {
+                let connected = self.connected.get(&socket) == Some(to);
                 self.mmsg_addrs
-                    .push(Some(SockaddrStorage::from(wire_addr(*to, *v6))));
+                    .push((!connected).then(|| SockaddrStorage::from(wire_addr(*to, *v6))));
             }
             let mut iovs = [[IoSlice::new(&[])]; MMSG_MAX];
             for (iov, (_, data)) in iovs.iter_mut().zip(&self.batch) {
@@ -578,7 +592,11 @@ impl Loop {
         match self.socks.get_mut(&socket) {
             Some(Sock::Udp(s, v6)) => {
                 // A full socket buffer drops the packet, as a congested network would.
-                let _ = s.send_to(data, wire_addr(to, *v6));
+                let _ = if self.connected.get(&socket) == Some(&to) {
+                    s.send(data)
+                } else {
+                    s.send_to(data, wire_addr(to, *v6))
+                };
             }
             Some(Sock::Conn(c)) => {
                 if data.len() > u16::MAX as usize {
