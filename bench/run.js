@@ -336,6 +336,7 @@ async function relaySetup(K, batched) {
 			outPps: Math.round(forwarded / r.sendSeconds),
 			lossPct: 100 * worst,
 			cpuUsPerPacket: (c1.cpuUs - c0.cpuUs) / Math.max(1, c1.forwarded - c0.forwarded),
+			p50us: r.p50us,
 			p99us: r.p99us,
 			generatorKeptPace: r.sendSeconds < TRIAL_S * 1.05,
 		};
@@ -356,6 +357,8 @@ async function relaySetup(K, batched) {
 async function relayResult(relay) {
 	if (relay.fixed.length === 0) relay.fixed.push(await relay.run(FIXED_OUT));
 	const { good, generatorBound } = await knee(relay.run);
+	// The same latency figure as the SFU's: the path without an SFU is the floor it adds to.
+	const half = good ? await relay.run(Math.round(good.outPps / 2)) : null;
 	const last = relay.fixed[relay.fixed.length - 1];
 	return {
 		kind: relay.kind,
@@ -365,6 +368,8 @@ async function relayResult(relay) {
 		fixedOutPps: last.outPps,
 		fixedLossPct: last.lossPct,
 		cpuUsPerPacket: median(relay.fixed.map(r => r.cpuUsPerPacket)),
+		p50us: half?.p50us ?? null,
+		p99us: half?.p99us ?? null,
 	};
 }
 
@@ -520,9 +525,11 @@ async function main() {
 			`${s.name.padEnd(20)} ${knee(s).padStart(12)} ${f(s.workerCpuPct, 1).padStart(12)} ${f(s.cpuUsPerPacket).padStart(7)} ${ratio.padStart(16)} ${f(s.fixedLossPct).padStart(14)} ${String(s.p50us ?? '-').padStart(7)} ${String(s.p99us ?? '-').padStart(7)}`
 		);
 	}
-	console.log('\nrelay (no SFU)   knee out/s  µs/pkt  loss % @fixed');
+	console.log('\nrelay (no SFU)   knee out/s  µs/pkt  loss % @fixed  p50 µs  p99 µs');
 	for (const r of relays) {
-		console.log(`${`${r.kind} K=${r.K}`.padEnd(15)} ${knee(r).padStart(11)} ${f(r.cpuUsPerPacket).padStart(7)} ${f(r.fixedLossPct).padStart(14)}`);
+		console.log(
+			`${`${r.kind} K=${r.K}`.padEnd(15)} ${knee(r).padStart(11)} ${f(r.cpuUsPerPacket).padStart(7)} ${f(r.fixedLossPct).padStart(14)} ${String(r.p50us ?? '-').padStart(7)} ${String(r.p99us ?? '-').padStart(7)}`
+		);
 	}
 	console.log('(* the generator could not go faster: the knee is at least this)');
 	const one = results.find(s => s.name === 'one→10 plain');
