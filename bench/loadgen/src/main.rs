@@ -7,6 +7,9 @@
 //! - `recv plain` / `recv webrtc HOST:PORT UFRAG PWD FP` → `ok ID PORT`: a receiving client;
 //! - `send plain HOST:PORT SSRC` / `send webrtc HOST:PORT UFRAG PWD FP SSRC` → `ok ID PORT`:
 //!   a sending client whose stream number is its ID among the senders;
+//! - `recv srtp SUITE KEYHEX` / `send srtp HOST:PORT SSRC SUITE KEYHEX`: plain RTP with SRTP
+//!   keys signalled (a PlainTransport with `enableSrtp`): the key the SFU sends with, or the
+//!   one this client sends with;
 //! - `connect` → `ok N PROFILE`: runs ICE (a controlling full agent's nominating check) and the DTLS
 //!   client handshake for every WebRTC client, derives SRTP keys and starts the receive threads;
 //! - `go RATE SECONDS SIZE` → one JSON line: every sender sends RATE RTP packets/s for SECONDS
@@ -57,6 +60,13 @@ fn say(s: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{s}");
     let _ = out.flush();
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
 }
 
 /// Bytes of our payload header: sequence u32, send time u64 (µs), stream u32.
@@ -282,20 +292,41 @@ fn session() {
             ["recv" | "send", kind, rest @ ..] if shared.is_none() => {
                 let is_send = w[0] == "send";
                 let webrtc = *kind == "webrtc";
-                let need = match (webrtc, is_send) {
-                    (false, false) => 0,
-                    (false, true) => 2,
-                    (true, false) => 4,
-                    (true, true) => 5,
+                let need = match (*kind, is_send) {
+                    ("plain", false) => 0,
+                    ("plain", true) => 2,
+                    ("srtp", false) => 2,
+                    ("srtp", true) => 4,
+                    ("webrtc", false) => 4,
+                    ("webrtc", true) => 5,
+                    _ => usize::MAX,
                 };
                 if rest.len() != need {
                     say(&format!("error bad command: {line}"));
                     continue;
                 }
+                // Signalled SRTP: (suite, key) are the last two words.
+                let mut srtp = if *kind == "srtp" {
+                    let key = hex(rest[need - 1]);
+                    let ctx = SrtpProfile::from_name(rest[need - 2])
+                        .zip(key)
+                        .and_then(|(p, k)| SrtpContext::new(p, &k, is_send).ok());
+                    if ctx.is_none() {
+                        say(&format!("error bad SRTP suite or key: {line}"));
+                        continue;
+                    }
+                    ctx
+                } else {
+                    None
+                };
                 let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
                 let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(4 << 20);
                 let port = sock.local_addr().unwrap().port();
-                let remote: Option<SocketAddr> = rest.first().and_then(|a| a.parse().ok());
+                let remote: Option<SocketAddr> = if is_send || webrtc {
+                    rest.first().and_then(|a| a.parse().ok())
+                } else {
+                    None
+                };
                 let ice = webrtc.then(|| IceRemote {
                     ufrag: rest[1].into(),
                     pwd: rest[2].into(),
@@ -305,9 +336,11 @@ fn session() {
                     senders.push(Sender {
                         sock: sock.try_clone().unwrap(),
                         target: remote.expect("target"),
-                        ssrc: rest[need - 1].parse().expect("ssrc"),
+                        ssrc: rest[if *kind == "srtp" { 1 } else { need - 1 }]
+                            .parse()
+                            .expect("ssrc"),
                         seq: 0,
-                        srtp_out: None,
+                        srtp_out: srtp.take(),
                         endpoint: endpoints.len(),
                     });
                     senders.len() - 1
@@ -321,7 +354,7 @@ fn session() {
                     remote,
                     ice,
                     receiver: (!is_send).then_some(id),
-                    srtp_in: None,
+                    srtp_in: srtp.take(),
                 });
                 say(&format!("ok {id} {port}"));
             }
@@ -351,7 +384,9 @@ fn session() {
                     continue;
                 }
                 for s in senders.iter_mut() {
-                    s.srtp_out = out_ctx[s.endpoint].take();
+                    if let Some(ctx) = out_ctx[s.endpoint].take() {
+                        s.srtp_out = Some(ctx);
+                    }
                 }
                 let threads = endpoints.len().clamp(1, 2);
                 let sh = Arc::new(Shared {
@@ -450,7 +485,8 @@ fn run(
     }
     let send_secs = t0.elapsed().as_secs_f64();
     let gen_cpu = thread_cpu_us() - cpu0;
-    std::thread::sleep(Duration::from_millis(300));
+    // Let what is still in flight arrive before counting.
+    std::thread::sleep(Duration::from_millis(200));
     let mut lat: Vec<u32> = Vec::new();
     for l in &sh.latencies {
         lat.append(&mut l.lock().unwrap());
