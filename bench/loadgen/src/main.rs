@@ -36,7 +36,7 @@ use peerwave_sfu::core::srtp::{SrtpContext, SrtpProfile};
 use std::io::{BufRead, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,8 +69,8 @@ fn hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Bytes of our payload header: sequence u32, send time u64 (µs), stream u32.
-const PAYLOAD_HEADER: usize = 16;
+/// Bytes of our payload header: sequence u32, send time u64 (µs), stream u32, run u32.
+const PAYLOAD_HEADER: usize = 20;
 
 /// The ICE credentials of a WebRTC client's remote end (the SFU's transport).
 struct IceRemote {
@@ -186,12 +186,15 @@ struct Shared {
     /// received[r * streams + s]
     counts: Vec<AtomicU64>,
     srtp_errors: AtomicU64,
+    /// The `go` being counted: packets of an earlier one (still queued somewhere after an
+    /// overloaded trial) are not this one's.
+    run: AtomicU32,
     latencies: Vec<Mutex<Vec<u32>>>,
     stop: AtomicBool,
 }
 
-/// Reads the payload header of a plain RTP packet: (stream, send time µs).
-fn payload_header(p: &[u8]) -> Option<(usize, u64)> {
+/// Reads the payload header of a plain RTP packet: (stream, send time µs, run).
+fn payload_header(p: &[u8]) -> Option<(usize, u64, u32)> {
     if p.len() < 12 {
         return None;
     }
@@ -203,7 +206,8 @@ fn payload_header(p: &[u8]) -> Option<(usize, u64)> {
     let h = p.get(off..off + PAYLOAD_HEADER)?;
     let sent_us = u64::from_be_bytes(h[4..12].try_into().unwrap());
     let stream = u32::from_be_bytes(h[12..16].try_into().unwrap()) as usize;
-    Some((stream, sent_us))
+    let run = u32::from_be_bytes(h[16..20].try_into().unwrap());
+    Some((stream, sent_us, run))
 }
 
 fn receive_loop(mut eps: Vec<Endpoint>, shared: Arc<Shared>, slot: usize, start: Instant) {
@@ -244,10 +248,10 @@ fn receive_loop(mut eps: Vec<Endpoint>, shared: Arc<Shared>, slot: usize, start:
                         },
                         None => n,
                     };
-                    let Some((s, sent_us)) = payload_header(&buf[..len]) else {
+                    let Some((s, sent_us, run)) = payload_header(&buf[..len]) else {
                         continue;
                     };
-                    if s < shared.streams {
+                    if s < shared.streams && run == shared.run.load(Ordering::Relaxed) {
                         shared.counts[r * shared.streams + s].fetch_add(1, Ordering::Relaxed);
                         let now_us = start.elapsed().as_micros() as u64;
                         lat.push(now_us.saturating_sub(sent_us) as u32);
@@ -395,6 +399,7 @@ fn session() {
                         .map(|_| AtomicU64::new(0))
                         .collect(),
                     srtp_errors: AtomicU64::new(0),
+                    run: AtomicU32::new(0),
                     latencies: (0..threads).map(|_| Mutex::default()).collect(),
                     stop: AtomicBool::new(false),
                 });
@@ -446,6 +451,8 @@ fn run(
     size: usize,
     start: Instant,
 ) -> String {
+    // A new run number first: from here on, stragglers of the last run are not counted.
+    let run = sh.run.fetch_add(1, Ordering::Relaxed) + 1;
     for c in &sh.counts {
         c.store(0, Ordering::Relaxed);
     }
@@ -473,6 +480,7 @@ fn run(
             pkt.extend_from_slice(&snd.seq.to_be_bytes());
             pkt.extend_from_slice(&(start.elapsed().as_micros() as u64).to_be_bytes());
             pkt.extend_from_slice(&(s as u32).to_be_bytes());
+            pkt.extend_from_slice(&run.to_be_bytes());
             pkt.resize(12 + size, 0);
             snd.seq = snd.seq.wrapping_add(1);
             if let Some(ctx) = snd.srtp_out.as_mut() {
