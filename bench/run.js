@@ -263,7 +263,8 @@ async function knee(runOnce) {
 			badRate = rate;
 		}
 	}
-	for (let i = 0; i < (quick ? 1 : 2) && good && badRate && !generatorBound; i++) {
+	// Quick mode keeps the ×1.5 steps only (its two-minute budget), the full run bisects twice.
+	for (let i = 0; i < (quick ? 0 : 2) && good && badRate && !generatorBound; i++) {
 		const rate = Math.round((good.targetOutPps + badRate) / 2);
 		const m = await run(rate);
 		if (sustained(m) && m.generatorKeptPace) good = m;
