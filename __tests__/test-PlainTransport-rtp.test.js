@@ -232,3 +232,35 @@ test('a change of the video-orientation extension emits "videoorientationchange"
 	s.close();
 	w.close();
 });
+
+test('two consumers of one producer on one connected PlainTransport each get every packet (their copies leave the shared socket together)', async () => {
+	const w = await mediasoup.createWorker();
+	const r = await w.createRouter({ mediaCodecs });
+	const sender = await socket();
+	const receiver = await socket();
+	const got = collector(receiver);
+	const tSend = await r.createPlainTransport({ listenIp: '127.0.0.1', comedia: true });
+	const tRecv = await r.createPlainTransport({ listenIp: '127.0.0.1', rtcpMux: true });
+	await tRecv.connect({ ip: '127.0.0.1', port: receiver.address().port });
+	const p = await tSend.produce({
+		kind: 'audio',
+		rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 4242 }] },
+	});
+	const c1 = await tRecv.consume({ producerId: p.id, rtpCapabilities: r.rtpCapabilities });
+	const c2 = await tRecv.consume({ producerId: p.id, rtpCapabilities: r.rtpCapabilities });
+	for (let i = 0; i < 50; i++) {
+		sender.send(rtp({ pt: 100, seq: 100 + i, ts: i * 960, ssrc: 4242, payload: Buffer.alloc(200, i) }), tSend.tuple.localPort, '127.0.0.1');
+		if (i % 10 === 9) await sleep(5);
+	}
+	const count = ssrc => got.seen.filter(m => !isRtcp(m) && parseRtp(m).ssrc === ssrc).length;
+	const [s1, s2] = [c1.rtpParameters.encodings[0].ssrc, c2.rtpParameters.encodings[0].ssrc];
+	for (let i = 0; i < 50 && (count(s1) < 50 || count(s2) < 50); i++) await sleep(20);
+	expect(count(s1)).toBe(50);
+	expect(count(s2)).toBe(50);
+	// The payload made it through unchanged for both.
+	const last = got.seen.filter(m => !isRtcp(m) && parseRtp(m).ssrc === s2).pop();
+	expect(parseRtp(last).payload.equals(Buffer.alloc(200, 49))).toBe(true);
+	sender.close();
+	receiver.close();
+	w.close();
+});
