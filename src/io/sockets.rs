@@ -8,11 +8,50 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 pub enum Sock {
-    /// A UDP socket and whether it is bound to an IPv6 address (known once at bind time,
-    /// so sending never asks the kernel with `getsockname`).
-    Udp(UdpSocket, bool),
+    Udp(UdpSock),
     Listener(TcpListener),
     Conn(Box<TcpConn>),
+}
+
+/// A UDP socket, whether it is bound to an IPv6 address (known once at bind time, so sending
+/// never asks the kernel with `getsockname`), and the peer it is connected to, if any.
+pub struct UdpSock {
+    pub socket: UdpSocket,
+    v6: bool,
+    peer: Option<SocketAddr>,
+}
+
+impl UdpSock {
+    /// Connects the socket to a transport's fixed remote, so the kernel keeps the route
+    /// instead of looking it up per datagram; sends to `to` then carry no address.
+    pub fn connect(&mut self, to: SocketAddr) {
+        if self.socket.connect(self.wire(to)).is_ok() {
+            self.peer = Some(to);
+        }
+    }
+
+    /// The address to give the kernel for a datagram to `to`: none when connected to it.
+    pub fn dest(&self, to: SocketAddr) -> Option<SocketAddr> {
+        (self.peer != Some(to)).then(|| self.wire(to))
+    }
+
+    /// Sends one datagram; a full socket buffer drops it, as a congested network would.
+    pub fn send(&self, data: &[u8], to: SocketAddr) {
+        let _ = match self.dest(to) {
+            None => self.socket.send(data),
+            Some(a) => self.socket.send_to(data, a),
+        };
+    }
+
+    /// An IPv4 destination as an IPv6-bound socket must be given it (IPv4-mapped).
+    fn wire(&self, to: SocketAddr) -> SocketAddr {
+        match to {
+            SocketAddr::V4(v4) if self.v6 => {
+                SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+            }
+            _ => to,
+        }
+    }
 }
 
 /// An ICE-TCP connection with RFC 4571 framing (2-byte big-endian length before each packet).
@@ -83,7 +122,11 @@ fn bind_one(proto: &str, ip: IpAddr, port: u16, info: &Value) -> io::Result<Sock
         }
         s.bind(&SockAddr::from(addr))?;
         s.set_nonblocking(true)?;
-        Ok(Sock::Udp(UdpSocket::from_std(s.into()), addr.is_ipv6()))
+        Ok(Sock::Udp(UdpSock {
+            socket: UdpSocket::from_std(s.into()),
+            v6: addr.is_ipv6(),
+            peer: None,
+        }))
     }
 }
 
@@ -134,7 +177,7 @@ pub fn bind(info: &Value, default_range: (u16, u16), random: u32) -> Result<Boun
         match bind_one(proto, ip, port, info) {
             Ok(s) => {
                 let port = match &s {
-                    Sock::Udp(u, _) => u.local_addr().map(|a| a.port()).unwrap_or(port),
+                    Sock::Udp(u) => u.socket.local_addr().map(|a| a.port()).unwrap_or(port),
                     Sock::Listener(l) => l.local_addr().map(|a| a.port()).unwrap_or(port),
                     Sock::Conn(_) => port,
                 };

@@ -3,9 +3,9 @@
 //! says goes back through one ordered callback as JSON lines. A panic anywhere in the loop is
 //! caught here: the worker reports 'died' and its thread ends, the process goes on.
 //!
-//! Consecutive datagrams for one UDP socket — the copies of a packet fanned out through a
-//! WebRtcServer's shared socket — leave in one `sendmmsg` (nix's safe wrapper); a lone
-//! datagram, or a socket per transport, goes with `send_to`.
+//! Consecutive datagrams for one socket are batched: for UDP — the copies of a packet fanned
+//! out through a WebRtcServer's shared socket — they leave in one `sendmmsg` (nix's safe
+//! wrapper); a lone datagram goes with `send_to` (or `send` on a connected socket).
 
 use crate::core::dtls::DtlsCertificate;
 use crate::core::message::{Output, Request};
@@ -130,7 +130,6 @@ pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, S
                 batch_socket: None,
                 mmsg: MultiHeaders::preallocate(MMSG_MAX, None),
                 mmsg_addrs: Vec::with_capacity(MMSG_MAX),
-                connected: HashMap::default(),
             };
             emit.text(json!({ "t": "running" }).to_string());
             let result = catch_unwind(AssertUnwindSafe(|| lp.run(&mut emit)));
@@ -170,18 +169,6 @@ struct Loop {
     batch_socket: Option<u32>,
     mmsg: MultiHeaders<SockaddrStorage>,
     mmsg_addrs: Vec<Option<SockaddrStorage>>,
-    /// UDP sockets connected to their transport's fixed remote (sent to without an address).
-    connected: HashMap<u32, SocketAddr>,
-}
-
-/// An IPv4 destination as a socket bound to IPv6 must be given it (IPv4-mapped).
-fn wire_addr(to: SocketAddr, v6_socket: bool) -> SocketAddr {
-    match to {
-        SocketAddr::V4(v4) if v6_socket => {
-            SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
-        }
-        _ => to,
-    }
 }
 
 fn res_ok(id: u32, data: Value) -> String {
@@ -262,7 +249,7 @@ impl Loop {
         let token = Token(id as usize);
         let reg = self.poll.registry();
         match &mut sock {
-            Sock::Udp(s, _) => reg.register(s, token, Interest::READABLE)?,
+            Sock::Udp(u) => reg.register(&mut u.socket, token, Interest::READABLE)?,
             Sock::Listener(s) => reg.register(s, token, Interest::READABLE)?,
             Sock::Conn(c) => reg.register(&mut c.stream, token, Interest::READABLE)?,
         }
@@ -271,11 +258,10 @@ impl Loop {
     }
 
     fn close_socket(&mut self, id: u32) {
-        self.connected.remove(&id);
         if let Some(mut s) = self.socks.remove(&id) {
             let reg = self.poll.registry();
             let _ = match &mut s {
-                Sock::Udp(s, _) => reg.deregister(s),
+                Sock::Udp(u) => reg.deregister(&mut u.socket),
                 Sock::Listener(s) => reg.deregister(s),
                 Sock::Conn(c) => reg.deregister(&mut c.stream),
             };
@@ -299,13 +285,13 @@ impl Loop {
         const UDP_BATCH: usize = 32;
         loop {
             let now = Instant::now();
-            let Some(Sock::Udp(s, _)) = self.socks.get_mut(&id) else {
+            let Some(Sock::Udp(u)) = self.socks.get_mut(&id) else {
                 return;
             };
             let mut more = true;
             let mut read = 0;
             while read < UDP_BATCH {
-                match s.recv_from(&mut self.rbuf) {
+                match u.socket.recv_from(&mut self.rbuf) {
                     Ok((n, from)) => {
                         read += 1;
                         self.engine
@@ -483,11 +469,6 @@ impl Loop {
         while let Some(o) = self.engine.poll_output() {
             match o {
                 Output::Transmit { socket, to, data } => {
-                    if !matches!(self.socks.get(&socket), Some(Sock::Udp(..))) {
-                        self.send(socket, to, &data);
-                        self.engine.recycle(data);
-                        continue;
-                    }
                     if self.batch_socket != Some(socket) || self.batch.len() == MMSG_MAX {
                         self.flush();
                     }
@@ -522,10 +503,8 @@ impl Loop {
                 }
                 Output::ConnectSocket { socket, to } => {
                     self.flush();
-                    if let Some(Sock::Udp(s, v6)) = self.socks.get(&socket) {
-                        if s.connect(wire_addr(to, *v6)).is_ok() {
-                            self.connected.insert(socket, to);
-                        }
+                    if let Some(Sock::Udp(u)) = self.socks.get_mut(&socket) {
+                        u.connect(to);
                     }
                 }
                 Output::Log {
@@ -541,46 +520,52 @@ impl Loop {
         self.flush();
     }
 
-    /// Sends the batched datagrams; each one the kernel refuses (a full socket buffer, an
-    /// unreachable peer) is dropped, as a congested network would, and the rest still go.
+    /// Sends the batched datagrams, all for one socket: one `sendmmsg` when there are several
+    /// for a UDP socket. Each one the kernel refuses (a full socket buffer, an unreachable
+    /// peer) is dropped, as a congested network would, and the rest still go.
     fn flush(&mut self) {
         let Some(socket) = self.batch_socket.take() else {
             return;
         };
-        if self.batch.len() == 1 {
-            if let Some((to, data)) = self.batch.pop() {
-                self.send(socket, to, &data);
-                self.engine.recycle(data);
-            }
-            return;
-        }
-        if let Some(Sock::Udp(s, v6)) = self.socks.get(&socket) {
-            self.mmsg_addrs.clear();
-            for (to, _) in &self.batch {
-                let connected = self.connected.get(&socket) == Some(to);
-                self.mmsg_addrs
-                    .push((!connected).then(|| SockaddrStorage::from(wire_addr(*to, *v6))));
-            }
-            let mut iovs = [[IoSlice::new(&[])]; MMSG_MAX];
-            for (iov, (_, data)) in iovs.iter_mut().zip(&self.batch) {
-                *iov = [IoSlice::new(data)];
-            }
-            let n = self.batch.len();
-            let mut off = 0;
-            while off < n {
-                let r = sendmmsg(
-                    s.as_raw_fd(),
-                    &mut self.mmsg,
-                    iovs[off..n].iter(),
-                    &self.mmsg_addrs[off..n],
-                    [],
-                    MsgFlags::empty(),
-                );
-                match r {
-                    Ok(sent) => off += sent.count().max(1),
-                    Err(nix::errno::Errno::EINTR) => {}
-                    Err(_) => off += 1,
+        match self.socks.get(&socket) {
+            Some(Sock::Udp(u)) if self.batch.len() > 1 => {
+                self.mmsg_addrs.clear();
+                for (to, _) in &self.batch {
+                    self.mmsg_addrs.push(u.dest(*to).map(SockaddrStorage::from));
                 }
+                let mut iovs = [[IoSlice::new(&[])]; MMSG_MAX];
+                for (iov, (_, data)) in iovs.iter_mut().zip(&self.batch) {
+                    *iov = [IoSlice::new(data)];
+                }
+                let n = self.batch.len();
+                let mut off = 0;
+                while off < n {
+                    let r = sendmmsg(
+                        u.socket.as_raw_fd(),
+                        &mut self.mmsg,
+                        iovs[off..n].iter(),
+                        &self.mmsg_addrs[off..n],
+                        [],
+                        MsgFlags::empty(),
+                    );
+                    match r {
+                        Ok(sent) => off += sent.count().max(1),
+                        Err(nix::errno::Errno::EINTR) => {}
+                        Err(_) => off += 1,
+                    }
+                }
+            }
+            Some(Sock::Udp(u)) => {
+                for (to, data) in &self.batch {
+                    u.send(data, *to);
+                }
+            }
+            _ => {
+                let batch = std::mem::take(&mut self.batch);
+                for (to, data) in &batch {
+                    self.send(socket, *to, data);
+                }
+                self.batch = batch;
             }
         }
         for (_, data) in self.batch.drain(..) {
@@ -590,14 +575,7 @@ impl Loop {
 
     fn send(&mut self, socket: u32, to: SocketAddr, data: &[u8]) {
         match self.socks.get_mut(&socket) {
-            Some(Sock::Udp(s, v6)) => {
-                // A full socket buffer drops the packet, as a congested network would.
-                let _ = if self.connected.get(&socket) == Some(&to) {
-                    s.send(data)
-                } else {
-                    s.send_to(data, wire_addr(to, *v6))
-                };
-            }
+            Some(Sock::Udp(u)) => u.send(data, to),
             Some(Sock::Conn(c)) => {
                 if data.len() > u16::MAX as usize {
                     return;
