@@ -102,7 +102,7 @@ class Session {
 }
 
 /** A transport on the SFU side and, in the session, the client at its other end. */
-async function endpoint(router, session, kind, sending, ssrc) {
+async function endpoint(router, session, kind, sending, ssrc, webRtcServer) {
 	if (kind === 'srtp') {
 		// Plain RTP with signalled SRTP keys: the SFU's send key comes from the transport, the
 		// client's is made here.
@@ -131,7 +131,7 @@ async function endpoint(router, session, kind, sending, ssrc) {
 		return t;
 	}
 	// 'webrtcserver': every transport of the worker on one WebRtcServer's UDP socket.
-	const t = await router.createWebRtcTransport(router.webRtcServerForBench ? { webRtcServer: router.webRtcServerForBench } : { listenInfos: [LISTEN] });
+	const t = await router.createWebRtcTransport(webRtcServer ? { webRtcServer } : { listenInfos: [LISTEN] });
 	await t.connect({ dtlsParameters: session.dtls() });
 	await session.add(`${sending ? 'send' : 'recv'} webrtc ${Session.webrtcArgs(t)}${sending ? ` ${ssrc}` : ''}`);
 	return t;
@@ -149,13 +149,11 @@ function rssBytes(pid) {
 async function buildRoom(sfu, kind, senders, subs) {
 	const worker = await sfu.createWorker({ logLevel: 'none' });
 	const router = await worker.createRouter({ mediaCodecs: [OPUS] });
-	if (kind === 'webrtcserver') {
-		router.webRtcServerForBench = await worker.createWebRtcServer({ listenInfos: [LISTEN] });
-	}
+	const server = kind === 'webrtcserver' ? await worker.createWebRtcServer({ listenInfos: [LISTEN] }) : undefined;
 	const session = await Session.open();
 	const producers = [];
 	for (let s = 0; s < senders; s++) {
-		const t = await endpoint(router, session, kind, true, 1000 + s);
+		const t = await endpoint(router, session, kind, true, 1000 + s, server);
 		producers.push(
 			await t.produce({
 				kind: 'audio',
@@ -173,7 +171,7 @@ async function buildRoom(sfu, kind, senders, subs) {
 			global.gc?.();
 			rss0 = rssBytes(worker.pid);
 		}
-		const t = await endpoint(router, session, kind, false);
+		const t = await endpoint(router, session, kind, false, undefined, server);
 		for (const s of sub) {
 			await t.consume({ producerId: producers[s].id, rtpCapabilities: router.rtpCapabilities });
 			consumers++;
