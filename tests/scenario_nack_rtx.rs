@@ -2,13 +2,14 @@
 //! two lossy links (seeded, deterministic). The SFU NACKs the sender's losses, the receiver
 //! NACKs the SFU's, retransmissions travel as RTX, and in the end the receiver has every packet.
 
-use peerwave_sfu::core::dtls::DtlsCertificate;
-use peerwave_sfu::core::message::{Output, Request};
-use peerwave_sfu::core::worker::Engine;
-use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod common;
+
+use common::{engine, plain_transport, request, rtp, vp8_consumer, vp8_producer, Rng};
+use peerwave_sfu::core::message::Output;
+use serde_json::json;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const SOCK_IN: u32 = 1;
 const SOCK_OUT: u32 = 2;
@@ -18,64 +19,10 @@ const CONSUMER_SSRC: u32 = 7777;
 const CONSUMER_RTX_SSRC: u32 = 7778;
 const PACKETS: u32 = 1000;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn lose(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
-}
-
-fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, pt];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
-}
-
 fn nack(sender: u32, media: u32, lost: &[u16]) -> Vec<u8> {
     let mut out = Vec::new();
     peerwave_sfu::core::rtcp::write_nack(&mut out, sender, media, lost);
     out
-}
-
-fn request(
-    engine: &mut Engine,
-    now: Instant,
-    id: u32,
-    method: &str,
-    handler: &str,
-    data: Value,
-) -> Value {
-    engine.handle_request(
-        now,
-        Request {
-            id,
-            method: method.into(),
-            handler_id: handler.into(),
-            data,
-            payload: None,
-        },
-    );
-    let mut result = None;
-    let mut rest = VecDeque::new();
-    while let Some(o) = engine.poll_output() {
-        match o {
-            Output::Response { id: rid, result: r } if rid == id => {
-                result = Some(r.expect("request succeeds"))
-            }
-            other => rest.push_back(other),
-        }
-    }
-    assert!(rest.iter().all(|o| !matches!(o, Output::Response { .. })));
-    result.expect("a response")
 }
 
 /// Payload: a VP8 descriptor (keyframe for index 0) followed by the packet's index.
@@ -94,12 +41,7 @@ fn index_of(payload: &[u8]) -> u32 {
 fn nack_and_rtx_recover_every_packet_over_lossy_links() {
     let t0 = Instant::now();
     let mut now = t0;
-    let mut engine = Engine::new(
-        now,
-        SystemTime::now(),
-        DtlsCertificate::generate().unwrap(),
-        42,
-    );
+    let mut engine = engine(now);
     let sender_addr: SocketAddr = "192.0.2.10:5000".parse().unwrap();
     let receiver_addr: SocketAddr = "192.0.2.20:6000".parse().unwrap();
 
@@ -111,23 +53,8 @@ fn nack_and_rtx_recover_every_packet_over_lossy_links() {
         "",
         json!({ "routerId": "r" }),
     );
-    let sock = |id: u32, port: u16| json!([{ "socketId": id, "protocol": "udp", "ip": "127.0.0.1", "port": port }]);
-    request(
-        &mut engine,
-        now,
-        2,
-        "router.createPlainTransport",
-        "r",
-        json!({ "transportId": "in", "comedia": true, "rtcpMux": true, "_sockets": sock(SOCK_IN, 40000) }),
-    );
-    request(
-        &mut engine,
-        now,
-        3,
-        "router.createPlainTransport",
-        "r",
-        json!({ "transportId": "out", "comedia": false, "rtcpMux": true, "_sockets": sock(SOCK_OUT, 40001) }),
-    );
+    plain_transport(&mut engine, now, 2, "in", SOCK_IN, 40000, true);
+    plain_transport(&mut engine, now, 3, "out", SOCK_OUT, 40001, false);
     request(
         &mut engine,
         now,
@@ -136,47 +63,25 @@ fn nack_and_rtx_recover_every_packet_over_lossy_links() {
         "out",
         json!({ "ip": "192.0.2.20", "port": 6000 }),
     );
-    let fb = json!([{ "type": "nack" }, { "type": "nack", "parameter": "pli" }]);
-    request(
+    vp8_producer(
         &mut engine,
         now,
         5,
-        "transport.produce",
         "in",
-        json!({
-            "producerId": "p", "kind": "video",
-            "rtpParameters": {
-                "codecs": [
-                    { "mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": fb },
-                    { "mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": { "apt": 96 } }
-                ],
-                "encodings": [{ "ssrc": SENDER_SSRC, "rtx": { "ssrc": SENDER_RTX_SSRC } }],
-                "headerExtensions": []
-            },
-            "rtpMapping": {
-                "codecs": [{ "payloadType": 96, "mappedPayloadType": 101 }, { "payloadType": 97, "mappedPayloadType": 102 }],
-                "encodings": [{ "ssrc": SENDER_SSRC, "mappedSsrc": 5555 }]
-            }
-        }),
+        "p",
+        SENDER_SSRC,
+        SENDER_RTX_SSRC,
+        0,
     );
-    request(
+    vp8_consumer(
         &mut engine,
         now,
         6,
-        "transport.consume",
         "out",
-        json!({
-            "consumerId": "c", "producerId": "p", "kind": "video", "type": "simple",
-            "rtpParameters": {
-                "codecs": [
-                    { "mimeType": "video/VP8", "payloadType": 101, "clockRate": 90000, "rtcpFeedback": fb },
-                    { "mimeType": "video/rtx", "payloadType": 102, "clockRate": 90000, "parameters": { "apt": 101 } }
-                ],
-                "encodings": [{ "ssrc": CONSUMER_SSRC, "rtx": { "ssrc": CONSUMER_RTX_SSRC } }],
-                "headerExtensions": [],
-                "rtcp": { "cname": "x" }
-            }
-        }),
+        "c",
+        "p",
+        CONSUMER_SSRC,
+        CONSUMER_RTX_SSRC,
     );
 
     let mut loss = Rng(0x9e37_79b9_7f4a_7c15);

@@ -78,21 +78,25 @@ function transportParams(t) {
  * A browser peer with a send and a receive WebRtcTransport on `router`; its page's
  * mediasoup-client talks to the router through exposed functions.
  */
-async function openPeer(browser, url, router, transportOptions = { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] }) {
+async function openPeer(browser, url, router, transportOptions = { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] }, { connectDelayMs = 0 } = {}) {
 	const context = await browser.newContext();
 	const page = await context.newPage();
 	const transports = new Map();
-		const producers = [];
+	const producers = [];
 	const dataProducers = [];
 	const logs = [];
 	await page.exposeFunction('pwLog', msg => logs.push(msg));
 	await page.exposeFunction('pwSignal', async (type, data) => {
 		const transport = transports.get(data.transportId);
 		if (type === 'connect') {
+			// A slow signaling path: the server learns the DTLS parameters late.
+			if (connectDelayMs > 0) {
+				await new Promise(r => setTimeout(r, connectDelayMs));
+			}
 			await transport.connect({ dtlsParameters: data.dtlsParameters });
 			return null;
 		}
-				if (type === 'producedata') {
+		if (type === 'producedata') {
 			const dp = await transport.produceData({ sctpStreamParameters: data.sctpStreamParameters, label: data.label, protocol: data.protocol });
 			dataProducers.push(dp);
 			return { id: dp.id };
@@ -118,7 +122,7 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 		context,
 		send,
 		recv,
-				producers,
+		producers,
 		dataProducers,
 		logs,
 		rtpCapabilities,
@@ -135,6 +139,7 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 			return consumer;
 		},
 		receiveStats: () => page.evaluate(() => window.pw.receiveStats()),
+		firstFrames: () => page.evaluate(() => window.pw.firstFrames()),
 		close: () => context.close(),
 	};
 }

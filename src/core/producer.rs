@@ -71,6 +71,9 @@ pub struct RecvStream {
     nacks: BTreeMap<u64, NackItem>,
     pub score: u8,
     pub last_keyframe_request: Option<Instant>,
+    /// A keyframe request arrived inside the throttle window: it is sent when the window
+    /// ends, unless a keyframe arrives first (which serves whoever asked).
+    pub keyframe_deferred: bool,
     fir_seq: u8,
     pub rtt_ms: f64,
 }
@@ -104,6 +107,7 @@ impl RecvStream {
             nacks: BTreeMap::new(),
             score: 10,
             last_keyframe_request: None,
+            keyframe_deferred: false,
             fir_seq: 0,
             rtt_ms: 0.0,
         }
@@ -385,11 +389,17 @@ impl Producer {
             return None;
         }
         let body = if is_rtx { &payload[2..] } else { payload };
+        let keyframe = kind.is_keyframe(body);
+        if keyframe {
+            // Every consumer whose request is waiting in the throttle window is active, so
+            // this keyframe reaches it: the deferred request has been answered.
+            stream.keyframe_deferred = false;
+        }
         Some(Accepted {
             encoding: enc,
             mapped_pt,
             seq,
-            keyframe: kind.is_keyframe(body),
+            keyframe,
             payload_off,
             codec_kind: kind,
         })
@@ -424,30 +434,69 @@ impl Producer {
         }
     }
 
-    /// Writes a PLI (or FIR) asking the sender of `encoding` for a keyframe, throttled so a
-    /// storm of consumer requests becomes one request per `key_frame_request_delay` (min 100 ms).
-    /// Returns what was requested ("pli" or "fir") and for which SSRC, if anything.
+    /// Asks the sender of `encoding` (or of every encoding) for a keyframe: writes a PLI (or
+    /// FIR) into `out` unless one went out less than `key_frame_request_delay` (min 100 ms)
+    /// ago. A throttled request is not dropped: it is deferred to the end of the window (see
+    /// `flush_deferred_keyframe_requests`), so a storm of consumer requests becomes one
+    /// request per window and the last consumer's need is still served. Returns what was
+    /// written ("pli" or "fir") and for which SSRC, if anything.
     pub fn request_keyframe(
         &mut self,
         now: Instant,
         encoding: Option<usize>,
         out: &mut Vec<u8>,
     ) -> Option<(&'static str, u32)> {
+        self.keyframe_requests(now, encoding, false, out)
+    }
+
+    /// Sends the requests deferred by the throttle whose window has ended.
+    pub fn flush_deferred_keyframe_requests(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Option<(&'static str, u32)> {
+        self.keyframe_requests(now, None, true, out)
+    }
+
+    /// When the earliest deferred request is due, if any.
+    pub fn next_deferred_keyframe_request(&self) -> Option<Instant> {
+        let throttle = self.keyframe_throttle();
+        self.streams
+            .iter()
+            .flatten()
+            .filter(|s| s.keyframe_deferred)
+            .filter_map(|s| s.last_keyframe_request.map(|t| t + throttle))
+            .min()
+    }
+
+    fn keyframe_throttle(&self) -> Duration {
+        self.key_frame_request_delay.max(Duration::from_millis(100))
+    }
+
+    fn keyframe_requests(
+        &mut self,
+        now: Instant,
+        encoding: Option<usize>,
+        only_deferred: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<(&'static str, u32)> {
         if self.kind != "video" || self.paused {
             return None;
         }
-        let throttle = self.key_frame_request_delay.max(Duration::from_millis(100));
+        let throttle = self.keyframe_throttle();
         let mut wrote = None;
         for (i, s) in self.streams.iter_mut().enumerate() {
             let Some(s) = s else { continue };
-            if encoding.is_some_and(|e| e != i) {
+            if encoding.is_some_and(|e| e != i) || (only_deferred && !s.keyframe_deferred) {
                 continue;
             }
             if s.last_keyframe_request
                 .is_some_and(|t| now.duration_since(t) < throttle)
             {
+                s.keyframe_deferred = true;
                 continue;
             }
+            s.keyframe_deferred = false;
             let c = &self.codecs[s.codec_idx];
             let kind = if c.pli {
                 rtcp::write_pli(out, self.rtcp_ssrc, s.ssrc);
@@ -631,19 +680,51 @@ mod tests {
     }
 
     #[test]
-    fn keyframe_requests_are_throttled() {
+    fn keyframe_requests_are_throttled_and_deferred_not_dropped() {
         let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
         let mut p = producer();
         let (e, _) = p.match_stream(1111, 96, None, None).unwrap();
         p.receive(t0, t0, e, false, 96, 1, 0, 12, &[0x90, 0, 0, 0, 0], 100);
         let mut out = Vec::new();
         assert!(p.request_keyframe(t0, None, &mut out).is_some());
+        // Inside the window: nothing written now, but the request is kept for the window's end.
+        assert!(p.request_keyframe(ms(50), None, &mut out).is_none());
+        assert_eq!(p.next_deferred_keyframe_request(), Some(ms(100)));
         assert!(p
-            .request_keyframe(t0 + Duration::from_millis(50), None, &mut out)
+            .flush_deferred_keyframe_requests(ms(99), &mut out)
             .is_none());
         assert!(p
-            .request_keyframe(t0 + Duration::from_millis(150), None, &mut out)
+            .flush_deferred_keyframe_requests(ms(100), &mut out)
             .is_some());
+        assert_eq!(p.next_deferred_keyframe_request(), None);
+        assert!(p
+            .flush_deferred_keyframe_requests(ms(300), &mut out)
+            .is_none());
+        assert_eq!(p.streams[0].as_ref().unwrap().pli_count, 2);
+        // A keyframe arriving inside the window answers the deferred request.
+        assert!(p.request_keyframe(ms(150), None, &mut out).is_none());
+        assert!(p.next_deferred_keyframe_request().is_some());
+        // VP8 descriptor with S=1, then a keyframe's first payload byte (P bit clear).
+        let a = p
+            .receive(
+                ms(160),
+                t0,
+                e,
+                false,
+                96,
+                2,
+                0,
+                12,
+                &[0x10, 0x00, 0x9d, 0x01, 0x2a],
+                100,
+            )
+            .unwrap();
+        assert!(a.keyframe);
+        assert_eq!(p.next_deferred_keyframe_request(), None);
+        assert!(p
+            .flush_deferred_keyframe_requests(ms(400), &mut out)
+            .is_none());
         assert_eq!(p.streams[0].as_ref().unwrap().pli_count, 2);
     }
 }

@@ -30,6 +30,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const TICK: Duration = Duration::from_millis(20);
 const RTCP_INTERVAL: Duration = Duration::from_millis(1000);
 /// How often transport-cc feedback goes to senders.
+/// How long a consumer waits for the keyframe it asked for before asking again (the request
+/// or the keyframe may have been lost, or the sender may have ignored it). mediasoup's
+/// KeyFrameRequestManager waits as long before retrying.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(1000);
 const TCC_INTERVAL: Duration = Duration::from_millis(100);
 /// Seconds between 1900 (NTP epoch) and 1970 (Unix epoch).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -81,6 +85,9 @@ pub struct Engine {
     next_tick: Instant,
     next_rtcp: Instant,
     next_tcc: Instant,
+    /// Video consumers that asked for a keyframe and may still be waiting for one: each is
+    /// asked again every `KEYFRAME_RETRY` until its keyframe arrives.
+    keyframe_waiters: rustc_hash::FxHashSet<u32>,
     rng: u64,
     pub drops: Drops,
     pub log_filter: crate::core::log::LogFilter,
@@ -351,6 +358,7 @@ impl Engine {
             next_tick: now + TICK,
             next_rtcp: now + RTCP_INTERVAL,
             next_tcc: now + TCC_INTERVAL,
+            keyframe_waiters: Default::default(),
             rng: seed | 1,
             drops: Drops::default(),
             log_filter: crate::core::log::LogFilter::default(),
@@ -1974,6 +1982,7 @@ impl Engine {
                 for (socket, to) in connects {
                     self.outputs.push_back(Output::ConnectSocket { socket, to });
                 }
+                self.sync_transport_connected(k);
                 Ok(
                     json!({ "tuple": tuple, "rtcpTuple": rtcp_tuple, "srtpParameters": srtp_params }),
                 )
@@ -2089,6 +2098,7 @@ impl Engine {
             }
             self.notify(&id, "dtlsstatechange", n);
         }
+        self.sync_transport_connected(k);
         for p in sctp_packets {
             self.sctp_input(k, &p);
         }
@@ -2318,6 +2328,8 @@ impl Engine {
         );
         c.paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
         c.ignore_dtx = d.get("ignoreDtx").and_then(Value::as_bool).unwrap_or(false);
+        self.sync_transport_connected(tk);
+        c.transport_connected = self.transports[&tk].media_connected;
         let producer = self.producers.get_mut(&pk).expect("checked");
         c.producer_paused = producer.paused;
         // Until layer switching lands, a simulcast/SVC producer's consumer follows encoding 0.
@@ -2377,27 +2389,131 @@ impl Engine {
         json!({ "score": c.score, "producerScore": producer_score, "producerScores": all })
     }
 
+    /// A consumer needs a keyframe (created, resumed, its transport connected, its producer
+    /// resumed, its remote sent PLI/FIR, or the app asked): ask its producer for one on each
+    /// encoding it forwards, and remember the consumer until the keyframe arrives so that the
+    /// request is repeated every `KEYFRAME_RETRY` (mediasoup: `Consumer::RequestKeyFrame()`,
+    /// ignored while the consumer is not active, since what it cannot send it cannot start).
     fn request_keyframe_for(&mut self, ck: u32) {
-        let Some(c) = self.consumers.get(&ck) else {
+        let Some(c) = self.consumers.get_mut(&ck) else {
             return;
         };
-        let (pk, enc) = (c.producer, c.encoding);
+        if c.kind != "video" || !c.is_active() {
+            return;
+        }
+        c.keyframe_requested_at = Some(self.now);
+        if c.encodings_awaiting_keyframe().next().is_some() {
+            self.keyframe_waiters.insert(ck);
+        }
+        let pk = c.producer;
+        if c.is_pipe() {
+            for enc in 0..c.streams.len() {
+                self.send_keyframe_request(pk, Some(enc), false);
+            }
+        } else {
+            let enc = c.encoding;
+            self.send_keyframe_request(pk, Some(enc), false);
+        }
+    }
+
+    /// Writes the producer's PLI/FIR (throttled and deferred by the producer; with
+    /// `deferred_only`, only the requests whose throttle window has ended) to its sender.
+    fn send_keyframe_request(&mut self, pk: u32, encoding: Option<usize>, deferred_only: bool) {
+        let now = self.now;
         let mut out = self.buf();
         let Some(p) = self.producers.get_mut(&pk) else {
+            self.recycle(out);
             return;
         };
-        if let Some((kind, ssrc)) = p.request_keyframe(self.now, Some(enc), &mut out) {
-            let tk = p.transport;
-            let trace = p
-                .trace_types
-                .iter()
-                .any(|t| t == kind)
-                .then(|| p.id.clone());
-            if let Some(t) = self.transports.get_mut(&tk) {
-                transmit(t, &mut self.outputs, self.now, out, true, false);
+        let sent = if deferred_only {
+            p.flush_deferred_keyframe_requests(now, &mut out)
+        } else {
+            p.request_keyframe(now, encoding, &mut out)
+        };
+        let Some((kind, ssrc)) = sent else {
+            self.recycle(out);
+            return;
+        };
+        let tk = p.transport;
+        let pid = p.id.clone();
+        let trace = p.trace_types.iter().any(|t| t == kind);
+        if let Some(t) = self.transports.get_mut(&tk) {
+            transmit(t, &mut self.outputs, now, out, true, false);
+        }
+        self.log(crate::core::log::LogLevel::Debug, "rtcp", || {
+            format!("keyframe requested ({kind}) [producerId:{pid}, ssrc:{ssrc}]")
+        });
+        if trace {
+            self.trace(&pid, kind, "out", json!({ "ssrc": ssrc }));
+        }
+    }
+
+    /// Keyframe upkeep, every tick: deferred producer requests whose window ended go out, and
+    /// consumers still waiting for the keyframe they asked for `KEYFRAME_RETRY` ago ask again.
+    /// Without the retry a consumer whose request (or whose keyframe) was lost would stay
+    /// black: a receiver that has decoded nothing sends no PLI of its own.
+    fn keyframe_upkeep(&mut self, now: Instant) {
+        let due: Vec<u32> = self
+            .producers
+            .iter()
+            .filter(|(_, p)| p.next_deferred_keyframe_request().is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for pk in due {
+            self.send_keyframe_request(pk, None, true);
+        }
+        if self.keyframe_waiters.is_empty() {
+            return;
+        }
+        let mut retry = Vec::new();
+        let consumers = &self.consumers;
+        self.keyframe_waiters.retain(|ck| {
+            let Some(c) = consumers.get(ck) else {
+                return false;
+            };
+            // Inactive: it asks again when it becomes active (resume, transport connected).
+            if !c.is_active() || c.encodings_awaiting_keyframe().next().is_none() {
+                return false;
             }
-            if let Some(pid) = trace {
-                self.trace(&pid, kind, "out", json!({ "ssrc": ssrc }));
+            if c.keyframe_requested_at
+                .is_none_or(|t| now.duration_since(t) >= KEYFRAME_RETRY)
+            {
+                retry.push(*ck);
+            }
+            true
+        });
+        for ck in retry {
+            self.request_keyframe_for(ck);
+        }
+    }
+
+    /// Tells a transport's consumers when it starts or stops being able to carry media
+    /// (`Transport::can_carry_media`). A consumer made active by the connection waits for a
+    /// keyframe and asks for one now — not before: a keyframe requested while the transport
+    /// could not carry it goes by unseen, and nothing would ask again.
+    fn sync_transport_connected(&mut self, k: u32) {
+        let Some(t) = self.transports.get_mut(&k) else {
+            return;
+        };
+        let connected = t.can_carry_media();
+        if connected == t.media_connected {
+            return;
+        }
+        t.media_connected = connected;
+        let cks = t.consumers.clone();
+        let tid = t.id.clone();
+        self.log(crate::core::log::LogLevel::Debug, "rtp", || {
+            let can = if connected { "can" } else { "cannot" };
+            format!("transport {can} carry media now [transportId:{tid}]")
+        });
+        for ck in cks {
+            let Some(c) = self.consumers.get_mut(&ck) else {
+                continue;
+            };
+            c.transport_connected = connected;
+            if connected && c.is_active() {
+                c.restart();
+                self.request_keyframe_for(ck);
             }
         }
     }
@@ -2968,6 +3084,9 @@ impl Engine {
                 json!({ key: tj }),
             );
         }
+        if note.is_some() {
+            self.sync_transport_connected(k);
+        }
         if rtcp {
             self.rtcp_input(k, &data[..n]);
         } else {
@@ -3001,6 +3120,7 @@ impl Engine {
         if o.state_changed || o.selected_changed {
             self.maybe_start_dtls(k);
         }
+        self.sync_transport_connected(k);
     }
 
     /// The RTP packet path: listener → producer stream → consumers.
@@ -3393,6 +3513,7 @@ impl Engine {
                 self.recycle(out);
             }
         }
+        self.keyframe_upkeep(now);
         self.tick_observers(now);
         self.tick_sctp(now);
         if now >= self.next_tcc {

@@ -187,6 +187,12 @@ pub struct Consumer {
     pub ignore_dtx: bool,
     pub trace_types: Vec<String>,
     pub preferred_layers: Option<Value>,
+    /// The consumer's transport can carry media now (WebRTC: DTLS connected on a selected
+    /// ICE tuple; plain/pipe: remote known; direct: always). A packet forwarded before would
+    /// be lost, and a keyframe asked for before would go by unseen.
+    pub transport_connected: bool,
+    /// When this consumer last asked its producer for a keyframe (retried while it waits).
+    pub keyframe_requested_at: Option<Instant>,
 }
 
 impl Consumer {
@@ -230,6 +236,8 @@ impl Consumer {
             ignore_dtx: false,
             trace_types: Vec::new(),
             preferred_layers: None,
+            transport_connected: false,
+            keyframe_requested_at: None,
         }
     }
 
@@ -238,7 +246,16 @@ impl Consumer {
     }
 
     pub fn is_active(&self) -> bool {
-        !self.paused && !self.producer_paused
+        !self.paused && !self.producer_paused && self.transport_connected
+    }
+
+    /// The producer encodings this consumer is waiting on a keyframe from.
+    pub fn encodings_awaiting_keyframe(&self) -> impl Iterator<Item = usize> + '_ {
+        self.streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.keyframe_required)
+            .map(|(i, _)| if self.is_pipe() { i } else { self.encoding })
     }
 
     /// All SSRCs this consumer sends (media and RTX).

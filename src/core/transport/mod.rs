@@ -152,6 +152,8 @@ pub struct Transport {
     pub sctp_stream_producers: HashMap<u16, u32>,
     /// Arrival times for transport-wide congestion control feedback.
     pub tcc: crate::core::rtcp::transport_cc::TccReceiver,
+    /// What `can_carry_media()` said last time the engine looked: its consumers were told.
+    pub media_connected: bool,
 }
 
 impl Transport {
@@ -185,6 +187,22 @@ impl Transport {
             data_consumers: Vec::new(),
             sctp_stream_producers: HashMap::default(),
             tcc: Default::default(),
+            media_connected: false,
+        }
+    }
+
+    /// Whether RTP sent now reaches the remote: a WebRTC transport needs SRTP keys from DTLS
+    /// and a selected ICE tuple, a plain or pipe transport a known remote; a direct transport
+    /// always can (mediasoup's `Transport::Connected()` moments).
+    pub fn can_carry_media(&self) -> bool {
+        match &self.flavor {
+            Flavor::WebRtc(w) => {
+                w.dtls_state == DtlsState::Connected
+                    && w.srtp_out.is_some()
+                    && w.ice.selected.is_some()
+            }
+            Flavor::Plain(p) => p.tuple.is_some(),
+            Flavor::Direct { .. } => true,
         }
     }
 

@@ -1,0 +1,86 @@
+'use strict';
+// Keyframes for late and simultaneous joiners, with real Chromium peers. A consumer whose
+// transport connects after the producer's keyframe went by must still get one: the SFU asks
+// for it when the transport can carry it and asks again if it does not come (a receiver that
+// has decoded nothing sends no PLI of its own). Repeated, because the race is one of timing.
+const mediasoup = require('../');
+const { mediaCodecs } = require('./helpers/media');
+const { startPageServer, launchBrowser, openPeer, waitFor } = require('./helpers/e2e');
+
+let worker;
+let pages;
+let browser;
+
+beforeAll(async () => {
+	worker = await mediasoup.createWorker();
+	pages = await startPageServer();
+	browser = await launchBrowser();
+});
+
+afterAll(async () => {
+	await browser?.close();
+	pages?.server.close();
+	worker?.close();
+});
+
+/** The server's view of a consumer that did not decode: printed when a call fails. */
+async function serverView(name, peer, consumer) {
+	const [stats, tstats] = await Promise.all([consumer.getStats(), peer.recv.getStats()]);
+	return `${name}: ice ${peer.recv.iceState} dtls ${peer.recv.dtlsState} paused ${consumer.paused} ` +
+		`producerPaused ${consumer.producerPaused}; consumer stats ${JSON.stringify(stats)}; ` +
+		`transport stats ${JSON.stringify(tstats)}; browser ${JSON.stringify(await peer.receiveStats())}; logs ${peer.logs.join(' | ')}`;
+}
+
+test('three Chromium pages, 20 calls (every other one with a late transport connect): both receivers decode video every time', async () => {
+	const CALLS = 20;
+	const failures = [];
+	for (let i = 0; i < CALLS; i++) {
+		const router = await worker.createRouter({ mediaCodecs });
+		const a = await openPeer(browser, pages.url, router);
+		const b = await openPeer(browser, pages.url, router);
+		// C's signaling is slow on odd calls: its transport connects ~300 ms after B's.
+		const c = await openPeer(browser, pages.url, router, undefined, { connectDelayMs: i % 2 ? 300 : 0 });
+		try {
+			await a.produce({ audio: false });
+			const video = a.producers.find(p => p.kind === 'video');
+			const [cb, cc] = await Promise.all([b.consume(video), c.consume(video)]);
+			const both = await waitFor(async () => {
+				const [sb, sc] = await Promise.all([b.receiveStats(), c.receiveStats()]);
+				return sb.framesDecoded > 0 && sc.framesDecoded > 0;
+			}, 10000, 100);
+			if (!both) {
+				failures.push(`call ${i}: ${await serverView('B', b, cb)}\n${await serverView('C', c, cc)}`);
+			}
+		} finally {
+			await Promise.all([a.close(), b.close(), c.close()]);
+			router.close();
+		}
+	}
+	expect(failures).toEqual([]);
+});
+
+test('time to first frame over 10 two-page calls (printed: produce() in A to the first frame shown in B)', async () => {
+	const times = [];
+	for (let i = 0; i < 10; i++) {
+		const router = await worker.createRouter({ mediaCodecs });
+		const a = await openPeer(browser, pages.url, router);
+		const b = await openPeer(browser, pages.url, router);
+		try {
+			const t0 = Date.now();
+			await a.produce({ audio: false });
+			const consumer = await b.consume(a.producers.find(p => p.kind === 'video'));
+			const first = await waitFor(async () => (await b.firstFrames())[consumer.id], 10000, 20);
+			if (!first) {
+				throw new Error(`no frame in call ${i}: ${await serverView('B', b, consumer)}`);
+			}
+			times.push(first - t0);
+		} finally {
+			await Promise.all([a.close(), b.close()]);
+			router.close();
+		}
+	}
+	const sorted = [...times].sort((x, y) => x - y);
+	const median = (sorted[4] + sorted[5]) / 2;
+	console.log(`[e2e first frame] ${times.join(', ')} ms; median ${median} ms, max ${sorted[9]} ms`);
+	expect(times).toHaveLength(10);
+});
