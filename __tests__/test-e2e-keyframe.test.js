@@ -57,15 +57,22 @@ test('three Chromium pages, 20 calls (every other one with a late transport conn
 		}
 	}
 	expect(failures).toEqual([]);
-});
+}, 300000);
 
-test('time to first frame over 10 two-page calls (printed: produce() in A to the first frame shown in B)', async () => {
+test('time to first frame over 10 two-page calls (printed: produce() in A, and B\'s DTLS connected, to the first frame shown in B)', async () => {
 	const times = [];
+	const afterConnect = [];
 	for (let i = 0; i < 10; i++) {
 		const router = await worker.createRouter({ mediaCodecs });
 		const a = await openPeer(browser, pages.url, router);
 		const b = await openPeer(browser, pages.url, router);
 		try {
+			let connectedAt = 0;
+			b.recv.on('dtlsstatechange', s => {
+				if (s === 'connected') {
+					connectedAt = Date.now();
+				}
+			});
 			const t0 = Date.now();
 			await a.produce({ audio: false });
 			const consumer = await b.consume(a.producers.find(p => p.kind === 'video'));
@@ -74,13 +81,19 @@ test('time to first frame over 10 two-page calls (printed: produce() in A to the
 				throw new Error(`no frame in call ${i}: ${await serverView('B', b, consumer)}`);
 			}
 			times.push(first - t0);
+			afterConnect.push(first - connectedAt);
 		} finally {
 			await Promise.all([a.close(), b.close()]);
 			router.close();
 		}
 	}
-	const sorted = [...times].sort((x, y) => x - y);
-	const median = (sorted[4] + sorted[5]) / 2;
-	console.log(`[e2e first frame] ${times.join(', ')} ms; median ${median} ms, max ${sorted[9]} ms`);
+	const summary = xs => {
+		const s = [...xs].sort((x, y) => x - y);
+		return `${xs.join(', ')} ms (median ${(s[4] + s[5]) / 2}, max ${s[9]})`;
+	};
+	// The second figure is what the SFU controls: the keyframe request when B's transport
+	// connects, the sender's answer, forwarding, decoding. The rest is the two browsers'
+	// negotiation in this harness.
+	console.log(`[e2e first frame] from produce(): ${summary(times)}; from B's DTLS connected: ${summary(afterConnect)}`);
 	expect(times).toHaveLength(10);
-});
+}, 120000);

@@ -2431,6 +2431,12 @@ impl Engine {
             p.request_keyframe(now, encoding, &mut out)
         };
         let Some((kind, ssrc)) = sent else {
+            if !deferred_only && p.next_deferred_keyframe_request().is_some() {
+                let pid = p.id.clone();
+                self.log(crate::core::log::LogLevel::Debug, "rtcp", || {
+                    format!("keyframe request deferred to the end of keyFrameRequestDelay [producerId:{pid}]")
+                });
+            }
             self.recycle(out);
             return;
         };

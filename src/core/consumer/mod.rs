@@ -56,9 +56,9 @@ pub struct ConsumerCodec {
 
 struct Stored {
     seq: u16,
-    sent_at: Instant,
+    /// None: the slot holds nothing yet.
+    sent_at: Option<Instant>,
     data: Vec<u8>,
-    valid: bool,
 }
 
 /// Sent packets, indexed by output sequence number modulo the ring size.
@@ -69,14 +69,12 @@ pub struct RetransmissionBuffer {
 
 impl RetransmissionBuffer {
     pub fn new(size: usize, max_age: Duration) -> Self {
-        let now = Instant::now();
         Self {
             slots: (0..size)
                 .map(|_| Stored {
                     seq: 0,
-                    sent_at: now,
+                    sent_at: None,
                     data: Vec::new(),
-                    valid: false,
                 })
                 .collect(),
             max_age,
@@ -89,8 +87,7 @@ impl RetransmissionBuffer {
         let n = self.slots.len();
         let s = &mut self.slots[seq as usize % n];
         s.seq = seq;
-        s.sent_at = now;
-        s.valid = true;
+        s.sent_at = Some(now);
         s.data.clear();
         s.data.extend_from_slice(pkt);
     }
@@ -99,8 +96,10 @@ impl RetransmissionBuffer {
             return None;
         }
         let s = &self.slots[seq as usize % self.slots.len()];
-        (s.valid && s.seq == seq && now.duration_since(s.sent_at) <= self.max_age)
-            .then_some(&s.data[..])
+        (s.seq == seq
+            && s.sent_at
+                .is_some_and(|t| now.duration_since(t) <= self.max_age))
+        .then_some(&s.data[..])
     }
 }
 
