@@ -3,6 +3,7 @@
 
 pub mod codecs;
 pub mod consumer;
+pub mod context;
 pub mod data;
 pub mod dtls;
 pub mod ice;

@@ -4,6 +4,7 @@
 
 use crate::core::codecs::CodecKind;
 use crate::core::consumer::{Consumer, ConsumerCodec, OutStream, SourcePacket};
+use crate::core::context::{field, str_field, trace_types, Ctx, Res};
 use crate::core::data::{DataConsumer, DataKind, DataProducer};
 use crate::core::dtls::{DtlsCertificate, DtlsEvent, DtlsRole, DtlsState, DtlsTransport};
 use crate::core::ice::stun::{self, StunMessage};
@@ -23,9 +24,8 @@ use crate::core::transport::webrtc_server::WebRtcServer;
 use crate::core::transport::{Flavor, LocalSocket, Plain, Transport, WebRtc};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 const TICK: Duration = Duration::from_millis(20);
 const RTCP_INTERVAL: Duration = Duration::from_millis(1000);
@@ -35,10 +35,6 @@ const RTCP_INTERVAL: Duration = Duration::from_millis(1000);
 /// KeyFrameRequestManager waits as long before retrying.
 const KEYFRAME_RETRY: Duration = Duration::from_millis(1000);
 const TCC_INTERVAL: Duration = Duration::from_millis(100);
-/// Seconds between 1900 (NTP epoch) and 1970 (Unix epoch).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
-
-type Res = Result<Value, CoreError>;
 
 struct Router {
     transports: Vec<u32>,
@@ -46,19 +42,8 @@ struct Router {
     observers: Vec<u32>,
 }
 
-/// Counters of what the engine dropped, by reason.
-#[derive(Debug, Default)]
-pub struct Drops {
-    pub unknown_socket: u64,
-    pub malformed: u64,
-    pub srtp: u64,
-    pub no_producer: u64,
-}
-
 pub struct Engine {
-    now: Instant,
-    anchor: Instant,
-    anchor_unix: Duration,
+    pub ctx: Ctx,
     cert: DtlsCertificate,
     routers: HashMap<String, Router>,
     transports: HashMap<u32, Transport>,
@@ -80,29 +65,12 @@ pub struct Engine {
     /// TCP connection → the listening socket that accepted it.
     conn_listener: HashMap<u32, u32>,
     socket_owner: HashMap<u32, u32>,
-    outputs: VecDeque<Output>,
-    pool: Vec<Vec<u8>>,
     next_tick: Instant,
     next_rtcp: Instant,
     next_tcc: Instant,
     /// Video consumers that asked for a keyframe and may still be waiting for one: each is
     /// asked again every `KEYFRAME_RETRY` until its keyframe arrives.
     keyframe_waiters: rustc_hash::FxHashSet<u32>,
-    rng: u64,
-    pub drops: Drops,
-    pub log_filter: crate::core::log::LogFilter,
-}
-
-fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value, CoreError> {
-    v.get(name)
-        .filter(|x| !x.is_null())
-        .ok_or_else(|| CoreError::type_error(format!("missing {name}")))
-}
-
-fn str_field<'a>(v: &'a Value, name: &str) -> Result<&'a str, CoreError> {
-    field(v, name)?
-        .as_str()
-        .ok_or_else(|| CoreError::type_error(format!("wrong {name} (not a string)")))
 }
 
 fn ext_ids_of(params: &Value) -> ExtIds {
@@ -250,18 +218,6 @@ fn canonical_mime(mime: &str) -> Option<String> {
     Some(format!("{kind}/{sub}"))
 }
 
-/// Keeps the trace event types a class knows, in the order given (mediasoup drops the rest).
-fn trace_types(d: &Value, known: &[&str]) -> Vec<String> {
-    d.get("types")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter(|t| known.contains(t))
-        .map(str::to_string)
-        .collect()
-}
-
 fn has_fb(codec: &Value, ty: &str, param: &str) -> bool {
     codec
         .get("rtcpFeedback")
@@ -275,14 +231,9 @@ fn has_fb(codec: &Value, ty: &str, param: &str) -> bool {
 }
 
 /// Sends an RTP or RTCP packet on a transport (protecting it when SRTP is on).
-fn transmit(
-    t: &mut Transport,
-    outputs: &mut VecDeque<Output>,
-    now: Instant,
-    mut pkt: Vec<u8>,
-    rtcp: bool,
-    rtx: bool,
-) -> bool {
+fn transmit(t: &mut Transport, ctx: &mut Ctx, mut pkt: Vec<u8>, rtcp: bool, rtx: bool) -> bool {
+    let now = ctx.now;
+    let outputs = &mut ctx.outputs;
     let len = pkt.len();
     if matches!(t.flavor, Flavor::Direct { .. }) {
         // RTCP from the SFU to a DirectTransport goes to JS ('rtcp'); nothing else is sent.
@@ -331,9 +282,7 @@ impl Engine {
     /// certificate.
     pub fn new(now: Instant, unix_now: SystemTime, cert: DtlsCertificate, seed: u64) -> Self {
         Self {
-            now,
-            anchor: now,
-            anchor_unix: unix_now.duration_since(UNIX_EPOCH).unwrap_or_default(),
+            ctx: Ctx::new(now, unix_now, seed),
             cert,
             routers: HashMap::default(),
             transports: HashMap::default(),
@@ -353,89 +302,24 @@ impl Engine {
             server_sockets: HashMap::default(),
             conn_listener: HashMap::default(),
             socket_owner: HashMap::default(),
-            outputs: VecDeque::new(),
-            pool: Vec::new(),
             next_tick: now + TICK,
             next_rtcp: now + RTCP_INTERVAL,
             next_tcc: now + TCC_INTERVAL,
             keyframe_waiters: Default::default(),
-            rng: seed | 1,
-            drops: Drops::default(),
-            log_filter: crate::core::log::LogFilter::default(),
         }
-    }
-
-    fn random_u32(&mut self) -> u32 {
-        // xorshift64*: only for SSRCs of our own RTCP, never for secrets.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
-    }
-
-    fn unix_ms(&self) -> u64 {
-        (self.anchor_unix + self.now.duration_since(self.anchor)).as_millis() as u64
-    }
-
-    fn ntp(&self) -> u64 {
-        let t = self.anchor_unix + self.now.duration_since(self.anchor);
-        let secs = t.as_secs() + NTP_UNIX_OFFSET;
-        let frac = ((t.subsec_nanos() as u64) << 32) / 1_000_000_000;
-        (secs << 32) | frac
-    }
-
-    fn abs_send_time(&self) -> u32 {
-        // 6.18 fixed-point seconds, 24 bits.
-        ((self.ntp() >> 14) & 0x00ff_ffff) as u32
-    }
-
-    fn buf(&mut self) -> Vec<u8> {
-        let mut b = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(1500));
-        b.clear();
-        b
     }
 
     /// Returns a buffer from a sent `Transmit` to the pool.
-    pub fn recycle(&mut self, mut b: Vec<u8>) {
-        // Enough for one read batch of the io loop fanned out to a large room (32 × 32
-        // copies); beyond that a buffer is freed rather than kept.
-        const POOL_MAX: usize = 1024;
-        if self.pool.len() < POOL_MAX && b.capacity() >= 1200 {
-            b.clear();
-            self.pool.push(b);
-        }
+    pub fn recycle(&mut self, b: Vec<u8>) {
+        self.ctx.recycle(b);
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        self.ctx.outputs.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Instant {
         self.next_tick
-    }
-
-    /// Emits a worker log line if logLevel / logTags let it through.
-    fn log(
-        &mut self,
-        level: crate::core::log::LogLevel,
-        tag: &'static str,
-        message: impl FnOnce() -> String,
-    ) {
-        if self.log_filter.enabled(level, tag) {
-            self.outputs.push_back(Output::Log {
-                level: level.as_str(),
-                tag,
-                message: message(),
-            });
-        }
-    }
-
-    fn notify(&mut self, target: &str, event: &'static str, data: Value) {
-        self.outputs.push_back(Output::Notification {
-            target: target.to_string(),
-            event,
-            data,
-        });
     }
 
     pub fn dtls_fingerprints(&self) -> Value {
@@ -451,7 +335,7 @@ impl Engine {
     // ---------------------------------------------------------------- requests
 
     pub fn handle_request(&mut self, now: Instant, req: Request) {
-        self.now = now;
+        self.ctx.now = now;
         if req.id == 0 {
             // Data notifications (producer.send, transport.sendRtcp, dataProducer.send): no
             // response; what cannot be delivered is a counted drop.
@@ -460,7 +344,8 @@ impl Engine {
             return;
         }
         let result = self.dispatch(&req);
-        self.outputs
+        self.ctx
+            .outputs
             .push_back(Output::Response { id: req.id, result });
     }
 
@@ -484,11 +369,11 @@ impl Engine {
             })),
             "worker.updateSettings" => {
                 if let Some(l) = d.get("logLevel").and_then(Value::as_str) {
-                    self.log_filter.level = crate::core::log::LogLevel::parse(l)
+                    self.ctx.log_filter.level = crate::core::log::LogLevel::parse(l)
                         .ok_or_else(|| CoreError::type_error(format!("invalid logLevel '{l}'")))?;
                 }
                 if let Some(tags) = d.get("logTags").and_then(Value::as_array) {
-                    self.log_filter.tags = tags
+                    self.ctx.log_filter.tags = tags
                         .iter()
                         .filter_map(|t| t.as_str().map(str::to_string))
                         .collect();
@@ -550,7 +435,7 @@ impl Engine {
                 }
                 self.server_sockets.retain(|sock, owner| {
                     if *owner == sk {
-                        self.outputs.push_back(Output::CloseSocket(*sock));
+                        self.ctx.outputs.push_back(Output::CloseSocket(*sock));
                         false
                     } else {
                         true
@@ -655,7 +540,7 @@ impl Engine {
                     .get("maxMessageSize")
                     .and_then(Value::as_u64)
                     .unwrap_or(262_144);
-                let rtcp_ssrc = self.random_u32();
+                let rtcp_ssrc = self.ctx.random_u32();
                 let t = Transport::new(
                     id.clone(),
                     h.to_string(),
@@ -706,9 +591,9 @@ impl Engine {
                     paused: false,
                     producers: Vec::new(),
                     kind,
-                    next_tick: self.now,
+                    next_tick: self.ctx.now,
                 };
-                o.next_tick = self.now + o.interval();
+                o.next_tick = self.ctx.now + o.interval();
                 self.observers.insert(k, o);
                 self.routers.get_mut(h).expect("checked").observers.push(k);
                 Ok(Value::Null)
@@ -765,7 +650,7 @@ impl Engine {
     fn handle_payload(&mut self, method: &str, handler: &str, meta: &Value, data: &mut [u8]) {
         if method == "dataProducer.send" {
             let Some(dpk) = self.data_producer_ids.get(handler) else {
-                self.drops.no_producer += 1;
+                self.ctx.drops.no_producer += 1;
                 return;
             };
             let ppid = meta.get("ppid").and_then(Value::as_u64).unwrap_or(53) as u32;
@@ -797,14 +682,14 @@ impl Engine {
                 Some(Flavor::Direct { .. })
             )
         }) else {
-            self.drops.no_producer += 1;
+            self.ctx.drops.no_producer += 1;
             return;
         };
         self.transports
             .get_mut(&tk)
             .expect("checked")
             .recv
-            .add(self.now, data.len());
+            .add(self.ctx.now, data.len());
         if method == "producer.send" {
             self.rtp_input(tk, data);
         } else {
@@ -843,13 +728,13 @@ impl Engine {
 
     /// An SCTP packet arrived on transport `k` (inside DTLS, or as a UDP datagram).
     fn sctp_input(&mut self, k: u32, packet: &[u8]) {
-        let now = self.now;
+        let now = self.ctx.now;
         let mut msgs = Vec::new();
         let Some(t) = self.transports.get_mut(&k) else {
             return;
         };
         let Some(sctp) = t.sctp.as_mut() else {
-            self.drops.malformed += 1;
+            self.ctx.drops.malformed += 1;
             return;
         };
         let changed = sctp.handle_packet(now, packet, &mut msgs);
@@ -865,7 +750,7 @@ impl Engine {
                 .and_then(|t| t.sctp_stream_producers.get(&m.stream_id).copied());
             match dpk {
                 Some(dpk) => self.deliver_data(dpk, m.ppid, &m.data, None, None),
-                None => self.drops.no_producer += 1,
+                None => self.ctx.drops.no_producer += 1,
             }
         }
         self.flush_sctp(k);
@@ -873,8 +758,9 @@ impl Engine {
             if let Some(t) = self.transports.get(&k) {
                 if let Some(s) = &t.sctp {
                     let (id, state) = (t.id.clone(), s.state.as_str());
-                    self.notify(&id, "sctpstatechange", json!({ "sctpState": state }));
-                    self.log(crate::core::log::LogLevel::Debug, "sctp", || {
+                    self.ctx
+                        .notify(&id, "sctpstatechange", json!({ "sctpState": state }));
+                    self.ctx.log(crate::core::log::LogLevel::Debug, "sctp", || {
                         format!("SCTP state changed to {state} [transportId:{id}]")
                     });
                 }
@@ -884,7 +770,7 @@ impl Engine {
 
     /// Sends the SCTP packets a transport's association has queued.
     fn flush_sctp(&mut self, k: u32) {
-        let now = self.now;
+        let now = self.ctx.now;
         let Some(t) = self.transports.get_mut(&k) else {
             return;
         };
@@ -905,7 +791,7 @@ impl Engine {
                     dtls.send_application_data(&p);
                 }
                 while let Some(d) = dtls.pop_outgoing() {
-                    self.outputs.push_back(Output::Transmit {
+                    self.ctx.outputs.push_back(Output::Transmit {
                         socket: sel.socket,
                         to: sel.remote,
                         data: d,
@@ -915,7 +801,7 @@ impl Engine {
             Flavor::Plain(p) => {
                 let Some(to) = p.tuple else { return };
                 for pk in packets {
-                    self.outputs.push_back(Output::Transmit {
+                    self.ctx.outputs.push_back(Output::Transmit {
                         socket: p.socket.id,
                         to,
                         data: pk.to_vec(),
@@ -962,7 +848,7 @@ impl Engine {
                 c.messages += 1;
                 c.bytes += data.len() as u64;
                 let id = c.id.clone();
-                self.outputs.push_back(Output::Binary {
+                self.ctx.outputs.push_back(Output::Binary {
                     target: id,
                     event: "message",
                     data: data.to_vec(),
@@ -977,7 +863,7 @@ impl Engine {
                     Some(b) => b,
                     None => {
                         let id = c.id.clone();
-                        self.notify(&id, "sctpsendbufferfull", Value::Null);
+                        self.ctx.notify(&id, "sctpsendbufferfull", Value::Null);
                         return None;
                     }
                 };
@@ -1025,7 +911,7 @@ impl Engine {
                 if buffered <= c.buffered_amount_low_threshold {
                     c.above_threshold = false;
                     let id = c.id.clone();
-                    self.notify(
+                    self.ctx.notify(
                         &id,
                         "bufferedamountlow",
                         json!({ "bufferedAmount": buffered }),
@@ -1232,14 +1118,14 @@ impl Engine {
         }
         for c in p.consumers {
             if let Some(id) = self.data_consumers.get(&c).map(|c| c.id.clone()) {
-                self.notify(&id, "dataproducerclose", Value::Null);
+                self.ctx.notify(&id, "dataproducerclose", Value::Null);
             }
             self.remove_data_consumer(c);
         }
     }
 
     fn data_producer_request(&mut self, k: u32, m: &str) -> Res {
-        let ts = self.unix_ms();
+        let ts = self.ctx.unix_ms();
         let p = self.data_producers.get_mut(&k).expect("checked");
         match m {
             "dataProducer.dump" => Ok(p.dump()),
@@ -1254,7 +1140,7 @@ impl Engine {
                     if let Some(c) = self.data_consumers.get_mut(&c) {
                         c.producer_paused = pause;
                         let id = c.id.clone();
-                        self.notify(
+                        self.ctx.notify(
                             &id,
                             if pause {
                                 "dataproducerpause"
@@ -1272,7 +1158,7 @@ impl Engine {
     }
 
     fn data_consumer_request(&mut self, k: u32, m: &str, d: &Value, payload: Option<&[u8]>) -> Res {
-        let ts = self.unix_ms();
+        let ts = self.ctx.unix_ms();
         let buffered = {
             let c = &self.data_consumers[&k];
             match (
@@ -1546,7 +1432,7 @@ impl Engine {
             ice_consent_timeout: consent,
             server,
         };
-        let rtcp_ssrc = self.random_u32();
+        let rtcp_ssrc = self.ctx.random_u32();
         let mut t = Transport::new(
             id.clone(),
             router.to_string(),
@@ -1622,7 +1508,7 @@ impl Engine {
             p.srtp_out = Some(ctx);
             p.srtp_params = Some(params);
         }
-        let rtcp_ssrc = self.random_u32();
+        let rtcp_ssrc = self.ctx.random_u32();
         let mut t = Transport::new(
             id.clone(),
             router.to_string(),
@@ -1656,7 +1542,7 @@ impl Engine {
             None => {
                 for s in t.sockets() {
                     self.socket_owner.remove(&s);
-                    self.outputs.push_back(Output::CloseSocket(s));
+                    self.ctx.outputs.push_back(Output::CloseSocket(s));
                 }
             }
         }
@@ -1677,7 +1563,7 @@ impl Engine {
                 dtls.close();
                 if let Some(sel) = w.ice.selected {
                     while let Some(d) = dtls.pop_outgoing() {
-                        self.outputs.push_back(Output::Transmit {
+                        self.ctx.outputs.push_back(Output::Transmit {
                             socket: sel.socket,
                             to: sel.remote,
                             data: d,
@@ -1732,7 +1618,7 @@ impl Engine {
         for c in p.consumers {
             if let Some(cid) = self.consumers.get(&c).map(|c| c.id.clone()) {
                 if notify {
-                    self.notify(&cid, "producerclose", Value::Null);
+                    self.ctx.notify(&cid, "producerclose", Value::Null);
                 }
             }
             self.remove_consumer(c);
@@ -1980,7 +1866,9 @@ impl Engine {
                     self.flush_sctp(k);
                 }
                 for (socket, to) in connects {
-                    self.outputs.push_back(Output::ConnectSocket { socket, to });
+                    self.ctx
+                        .outputs
+                        .push_back(Output::ConnectSocket { socket, to });
                 }
                 self.sync_transport_connected(k);
                 Ok(
@@ -2017,7 +1905,7 @@ impl Engine {
             Err(e) => {
                 w.dtls_state = DtlsState::Failed;
                 let id = t.id.clone();
-                self.notify(
+                self.ctx.notify(
                     &id,
                     "dtlsstatechange",
                     json!({ "dtlsState": "failed", "reason": e }),
@@ -2071,7 +1959,7 @@ impl Engine {
         // Flush DTLS records to the selected tuple.
         if let (Some(dtls), Some(sel)) = (w.dtls.as_mut(), w.ice.selected) {
             while let Some(d) = dtls.pop_outgoing() {
-                self.outputs.push_back(Output::Transmit {
+                self.ctx.outputs.push_back(Output::Transmit {
                     socket: sel.socket,
                     to: sel.remote,
                     data: d,
@@ -2085,18 +1973,18 @@ impl Engine {
                     Flavor::WebRtc(w) => w.dtls.as_ref().and_then(|d| d.failure.clone()),
                     _ => None,
                 });
-                self.log(crate::core::log::LogLevel::Warn, "dtls", || {
+                self.ctx.log(crate::core::log::LogLevel::Warn, "dtls", || {
                     format!(
                         "DTLS failed [transportId:{id}]: {}",
                         why.unwrap_or_default()
                     )
                 });
             } else {
-                self.log(crate::core::log::LogLevel::Debug, "dtls", || {
+                self.ctx.log(crate::core::log::LogLevel::Debug, "dtls", || {
                     format!("DTLS state changed to {state} [transportId:{id}]")
                 });
             }
-            self.notify(&id, "dtlsstatechange", n);
+            self.ctx.notify(&id, "dtlsstatechange", n);
         }
         self.sync_transport_connected(k);
         for p in sctp_packets {
@@ -2211,7 +2099,7 @@ impl Engine {
                 .unwrap_or(Value::Null),
             key_frame_request_delay: Duration::from_millis(delay),
             rtcp_ssrc: t.rtcp_ssrc,
-            created: self.now,
+            created: self.ctx.now,
             last_scores: Vec::new(),
             observers: Vec::new(),
             video_orientation: None,
@@ -2401,7 +2289,7 @@ impl Engine {
         if c.kind != "video" || !c.is_active() {
             return;
         }
-        c.keyframe_requested_at = Some(self.now);
+        c.keyframe_requested_at = Some(self.ctx.now);
         if c.encodings_awaiting_keyframe().next().is_some() {
             self.keyframe_waiters.insert(ck);
         }
@@ -2419,10 +2307,10 @@ impl Engine {
     /// Writes the producer's PLI/FIR (throttled and deferred by the producer; with
     /// `deferred_only`, only the requests whose throttle window has ended) to its sender.
     fn send_keyframe_request(&mut self, pk: u32, encoding: Option<usize>, deferred_only: bool) {
-        let now = self.now;
-        let mut out = self.buf();
+        let now = self.ctx.now;
+        let mut out = self.ctx.buf();
         let Some(p) = self.producers.get_mut(&pk) else {
-            self.recycle(out);
+            self.ctx.recycle(out);
             return;
         };
         let sent = if deferred_only {
@@ -2433,24 +2321,24 @@ impl Engine {
         let Some((kind, ssrc)) = sent else {
             if !deferred_only && p.next_deferred_keyframe_request().is_some() {
                 let pid = p.id.clone();
-                self.log(crate::core::log::LogLevel::Debug, "rtcp", || {
+                self.ctx.log(crate::core::log::LogLevel::Debug, "rtcp", || {
                     format!("keyframe request deferred to the end of keyFrameRequestDelay [producerId:{pid}]")
                 });
             }
-            self.recycle(out);
+            self.ctx.recycle(out);
             return;
         };
         let tk = p.transport;
         let pid = p.id.clone();
         let trace = p.trace_types.iter().any(|t| t == kind);
         if let Some(t) = self.transports.get_mut(&tk) {
-            transmit(t, &mut self.outputs, now, out, true, false);
+            transmit(t, &mut self.ctx, out, true, false);
         }
-        self.log(crate::core::log::LogLevel::Debug, "rtcp", || {
+        self.ctx.log(crate::core::log::LogLevel::Debug, "rtcp", || {
             format!("keyframe requested ({kind}) [producerId:{pid}, ssrc:{ssrc}]")
         });
         if trace {
-            self.trace(&pid, kind, "out", json!({ "ssrc": ssrc }));
+            self.ctx.trace(&pid, kind, "out", json!({ "ssrc": ssrc }));
         }
     }
 
@@ -2508,7 +2396,7 @@ impl Engine {
         t.media_connected = connected;
         let cks = t.consumers.clone();
         let tid = t.id.clone();
-        self.log(crate::core::log::LogLevel::Debug, "rtp", || {
+        self.ctx.log(crate::core::log::LogLevel::Debug, "rtp", || {
             let can = if connected { "can" } else { "cannot" };
             format!("transport {can} carry media now [transportId:{tid}]")
         });
@@ -2524,19 +2412,9 @@ impl Engine {
         }
     }
 
-    /// A 'trace' event (enableTraceEvent) for a transport, producer or consumer.
-    fn trace(&mut self, target: &str, kind: &'static str, direction: &'static str, info: Value) {
-        let ts = self.unix_ms();
-        self.notify(
-            target,
-            "trace",
-            json!({ "type": kind, "timestamp": ts, "direction": direction, "info": info }),
-        );
-    }
-
     fn producer_request(&mut self, k: u32, m: &str, d: &Value) -> Res {
-        let now = self.now;
-        let ts = self.unix_ms();
+        let now = self.ctx.now;
+        let ts = self.ctx.unix_ms();
         match m {
             "producer.dump" => {
                 let p = &self.producers[&k];
@@ -2578,7 +2456,7 @@ impl Engine {
                         c.restart();
                     }
                     let active = c.is_active();
-                    self.notify(
+                    self.ctx.notify(
                         &cid,
                         if pause {
                             "producerpause"
@@ -2603,8 +2481,8 @@ impl Engine {
     }
 
     fn consumer_request(&mut self, k: u32, m: &str, d: &Value) -> Res {
-        let now = self.now;
-        let ts = self.unix_ms();
+        let now = self.ctx.now;
+        let ts = self.ctx.unix_ms();
         match m {
             "consumer.dump" => {
                 let c = &self.consumers[&k];
@@ -2760,8 +2638,8 @@ impl Engine {
     }
 
     fn transport_stats(&mut self, k: u32) -> Value {
-        let now = self.now;
-        let ts = self.unix_ms();
+        let now = self.ctx.now;
+        let ts = self.ctx.unix_ms();
         let t = self.transports.get_mut(&k).expect("checked");
         let tuple = t.tuple_json();
         let rtcp_tuple = t.rtcp_tuple_json();
@@ -2832,7 +2710,7 @@ impl Engine {
         from: SocketAddr,
         data: &mut [u8],
     ) {
-        self.now = now;
+        self.ctx.now = now;
         let tuple = Tuple {
             socket,
             remote: from,
@@ -2845,7 +2723,7 @@ impl Engine {
                     .get(&socket)
                     .and_then(|sk| self.servers.get(sk))
                 else {
-                    self.drops.unknown_socket += 1;
+                    self.ctx.drops.unknown_socket += 1;
                     return;
                 };
                 let user = if stun::is_stun(data) {
@@ -2856,7 +2734,7 @@ impl Engine {
                 match srv.route(&tuple, user) {
                     Some(k) => k,
                     None => {
-                        self.drops.unknown_socket += 1;
+                        self.ctx.drops.unknown_socket += 1;
                         return;
                     }
                 }
@@ -2872,7 +2750,7 @@ impl Engine {
 
     /// A TCP connection of a transport's listening socket closed.
     pub fn handle_tcp_closed(&mut self, now: Instant, listener: u32, conn: u32) {
-        self.now = now;
+        self.ctx.now = now;
         if let Some(sk) = self.server_sockets.remove(&conn) {
             self.conn_listener.remove(&conn);
             let ks: Vec<u32> = self
@@ -2923,14 +2801,14 @@ impl Engine {
         let first = data.first().copied().unwrap_or(0);
         if stun::is_stun(data) {
             let Ok(msg) = StunMessage::parse(data) else {
-                self.drops.malformed += 1;
+                self.ctx.drops.malformed += 1;
                 return;
             };
             let t = self.transports.get_mut(&k).expect("owner");
             let Flavor::WebRtc(w) = &mut t.flavor else {
                 return;
             };
-            let o = w.ice.handle_stun(self.now, tuple, &msg);
+            let o = w.ice.handle_stun(self.ctx.now, tuple, &msg);
             // On a WebRtcServer, a validated tuple routes this transport's later packets.
             if let Some(sk) = w.server {
                 if w.ice.is_valid_tuple(&tuple) {
@@ -2952,7 +2830,7 @@ impl Engine {
                 }
             }
             if let Some(r) = o.response.clone() {
-                self.outputs.push_back(Output::Transmit {
+                self.ctx.outputs.push_back(Output::Transmit {
                     socket: tuple.socket,
                     to: tuple.remote,
                     data: r,
@@ -2966,10 +2844,10 @@ impl Engine {
             return;
         };
         if !w.ice.is_valid_tuple(&tuple) {
-            self.drops.unknown_socket += 1;
+            self.ctx.drops.unknown_socket += 1;
             return;
         }
-        t.recv.add(self.now, data.len());
+        t.recv.add(self.ctx.now, data.len());
         if (20..=63).contains(&first) {
             let Some(dtls) = w.dtls.as_mut() else { return };
             let mut events = Vec::new();
@@ -2979,7 +2857,7 @@ impl Engine {
         }
         if (128..=191).contains(&first) {
             let Some(ctx) = w.srtp_in.as_mut() else {
-                self.drops.srtp += 1;
+                self.ctx.drops.srtp += 1;
                 return;
             };
             let rtcp = is_rtcp(data);
@@ -2992,9 +2870,9 @@ impl Engine {
                 Ok(n) if rtcp => self.rtcp_input(k, &data[..n]),
                 Ok(n) => self.rtp_input(k, &data[..n]),
                 Err(e) => {
-                    self.drops.srtp += 1;
+                    self.ctx.drops.srtp += 1;
                     let tid = self.transports[&k].id.clone();
-                    self.log(crate::core::log::LogLevel::Debug, "srtp", || {
+                    self.ctx.log(crate::core::log::LogLevel::Debug, "srtp", || {
                         format!(
                             "{} unprotect failed ({e:?}), packet dropped [transportId:{tid}]",
                             if rtcp { "SRTCP" } else { "SRTP" }
@@ -3004,7 +2882,7 @@ impl Engine {
             }
             return;
         }
-        self.drops.malformed += 1;
+        self.ctx.drops.malformed += 1;
     }
 
     fn plain_input(&mut self, k: u32, tuple: Tuple, data: &mut [u8]) {
@@ -3019,7 +2897,7 @@ impl Engine {
             if p.rtcp_tuple.is_none() && p.comedia {
                 p.rtcp_tuple = Some(tuple.remote);
                 note = Some(("rtcptuple", tuple.remote));
-                self.outputs.push_back(Output::ConnectSocket {
+                self.ctx.outputs.push_back(Output::ConnectSocket {
                     socket: tuple.socket,
                     to: tuple.remote,
                 });
@@ -3033,7 +2911,7 @@ impl Engine {
                 p.rtcp_tuple = Some(tuple.remote);
             }
             note = Some(("tuple", tuple.remote));
-            self.outputs.push_back(Output::ConnectSocket {
+            self.ctx.outputs.push_back(Output::ConnectSocket {
                 socket: tuple.socket,
                 to: tuple.remote,
             });
@@ -3043,11 +2921,11 @@ impl Engine {
         }
         // SCTP over UDP (not RTP: the version bits are not 2), for data channels.
         if t.sctp.is_some() && !rtcp_socket && data.first().is_some_and(|b| b >> 6 != 2) {
-            t.recv.add(self.now, data.len());
+            t.recv.add(self.ctx.now, data.len());
             if let Some((ev, _)) = note {
                 let (id, tj) = (t.id.clone(), t.tuple_json());
                 if ev == "tuple" {
-                    self.notify(&id, "tuple", json!({ "tuple": tj }));
+                    self.ctx.notify(&id, "tuple", json!({ "tuple": tj }));
                 }
             }
             self.sctp_input(k, data);
@@ -3063,19 +2941,19 @@ impl Engine {
                 match r {
                     Ok(n) => n,
                     Err(_) => {
-                        self.drops.srtp += 1;
+                        self.ctx.drops.srtp += 1;
                         return;
                     }
                 }
             }
             None if p.srtp_out.is_some() => {
                 // SRTP enabled but the remote's key is not known yet.
-                self.drops.srtp += 1;
+                self.ctx.drops.srtp += 1;
                 return;
             }
             None => data.len(),
         };
-        t.recv.add(self.now, data.len());
+        t.recv.add(self.ctx.now, data.len());
         if let Some((ev, _)) = note {
             let tj = if ev == "tuple" {
                 t.tuple_json()
@@ -3084,7 +2962,7 @@ impl Engine {
             };
             let key = if ev == "tuple" { "tuple" } else { "rtcpTuple" };
             let id = t.id.clone();
-            self.notify(
+            self.ctx.notify(
                 &id,
                 if ev == "tuple" { "tuple" } else { "rtcptuple" },
                 json!({ key: tj }),
@@ -3109,14 +2987,15 @@ impl Engine {
         };
         let state = w.ice.state;
         if o.state_changed {
-            self.notify(&id, "icestatechange", json!({ "iceState": state.as_str() }));
-            self.log(crate::core::log::LogLevel::Debug, "ice", || {
+            self.ctx
+                .notify(&id, "icestatechange", json!({ "iceState": state.as_str() }));
+            self.ctx.log(crate::core::log::LogLevel::Debug, "ice", || {
                 format!("ICE state changed to {} [transportId:{id}]", state.as_str())
             });
         }
         if o.selected_changed {
             if let Some(tu) = tuple {
-                self.notify(
+                self.ctx.notify(
                     &id,
                     "iceselectedtuplechange",
                     json!({ "iceSelectedTuple": tu }),
@@ -3131,22 +3010,18 @@ impl Engine {
 
     /// The RTP packet path: listener → producer stream → consumers.
     fn rtp_input(&mut self, tk: u32, data: &[u8]) {
-        let now = self.now;
+        let now = self.ctx.now;
         let Ok(view) = RtpView::parse(data) else {
-            self.drops.malformed += 1;
+            self.ctx.drops.malformed += 1;
             return;
         };
-        let ast = self.abs_send_time();
+        let ast = self.ctx.abs_send_time();
         let Self {
             transports,
             producers,
             consumers,
             observers,
-            outputs,
-            pool,
-            drops,
-            anchor,
-            anchor_unix,
+            ctx,
             ..
         } = self;
         let Some(t) = transports.get_mut(&tk) else {
@@ -3177,7 +3052,7 @@ impl Engine {
                 match found {
                     Some(pk) => pk,
                     None => {
-                        drops.no_producer += 1;
+                        ctx.drops.no_producer += 1;
                         return;
                     }
                 }
@@ -3189,7 +3064,7 @@ impl Engine {
         let rid = view.extension(p.ext_ids[ExtUri::Rid as usize]);
         let rrid = view.extension(p.ext_ids[ExtUri::Rrid as usize]);
         let Some((enc, is_rtx)) = p.match_stream(ssrc, view.payload_type(), rid, rrid) else {
-            drops.no_producer += 1;
+            ctx.drops.no_producer += 1;
             return;
         };
         t.ssrc_map.insert(ssrc, pk);
@@ -3206,7 +3081,7 @@ impl Engine {
         }
         let Some(acc) = p.receive(
             now,
-            *anchor,
+            ctx.anchor,
             enc,
             is_rtx,
             view.payload_type(),
@@ -3234,12 +3109,7 @@ impl Engine {
                     "payloadType": view.payload_type(), "sequenceNumber": view.seq(), "timestamp": view.timestamp(),
                     "marker": view.marker(), "ssrc": ssrc, "isKeyFrame": kf, "size": data.len(), "payloadSize": view.payload_len,
                 });
-                let ts = ((*anchor_unix + now.duration_since(*anchor)).as_millis()) as u64;
-                outputs.push_back(Output::Notification {
-                    target: p.id.clone(),
-                    event: "trace",
-                    data: json!({ "type": kind, "timestamp": ts, "direction": "in", "info": info }),
-                });
+                ctx.trace(&p.id, kind, "in", info);
             }
         }
         // Video orientation (urn:3gpp:video-orientation, TS 26.114 §7.4.5): C, F and rotation bits.
@@ -3250,7 +3120,7 @@ impl Engine {
             {
                 if p.video_orientation != Some(cvo & 0x0f) {
                     p.video_orientation = Some(cvo & 0x0f);
-                    outputs.push_back(Output::Notification {
+                    ctx.outputs.push_back(Output::Notification {
                         target: p.id.clone(),
                         event: "videoorientationchange",
                         data: json!({ "camera": cvo & 0x08 != 0, "flip": cvo & 0x04 != 0, "rotation": (cvo & 0x03) as u16 * 90 }),
@@ -3289,7 +3159,7 @@ impl Engine {
             let Some(ct) = transports.get_mut(&c.transport) else {
                 continue;
             };
-            let mut out = pool.pop().unwrap_or_else(|| Vec::with_capacity(1500));
+            let mut out = ctx.buf();
             if c.forward(now, &src, &mut ct.tcc_seq, ast, &mut out) {
                 if !c.trace_types.is_empty() {
                     let kf = src.keyframe;
@@ -3302,22 +3172,17 @@ impl Engine {
                         } else {
                             "rtp"
                         };
-                        let ts = ((*anchor_unix + now.duration_since(*anchor)).as_millis()) as u64;
                         let info = json!({
                             "payloadType": out[1] & 0x7f, "sequenceNumber": u16::from_be_bytes([out[2], out[3]]),
                             "timestamp": src.view.timestamp(), "marker": src.view.marker(), "isKeyFrame": kf, "size": out.len(),
                         });
-                        outputs.push_back(Output::Notification {
-                            target: c.id.clone(),
-                            event: "trace",
-                            data: json!({ "type": kind, "timestamp": ts, "direction": "out", "info": info }),
-                        });
+                        ctx.trace(&c.id, kind, "out", info);
                     }
                 }
                 if matches!(ct.flavor, Flavor::Direct { .. }) {
                     ct.send.add(now, out.len());
                     ct.rtp_send.add(now, out.len());
-                    outputs.push_back(Output::Binary {
+                    ctx.outputs.push_back(Output::Binary {
                         target: c.id.clone(),
                         event: "rtp",
                         data: out,
@@ -3325,9 +3190,9 @@ impl Engine {
                     });
                     continue;
                 }
-                transmit(ct, outputs, now, out, false, false);
+                transmit(ct, ctx, out, false, false);
             } else {
-                pool.push(out);
+                ctx.recycle(out);
             }
         }
     }
@@ -3335,11 +3200,11 @@ impl Engine {
     fn rtcp_input(&mut self, tk: u32, data: &[u8]) {
         let mut items: Vec<RtcpItem<'_>> = Vec::new();
         if !rtcp::split_compound(data, &mut items) {
-            self.drops.malformed += 1;
+            self.ctx.drops.malformed += 1;
             return;
         }
-        let now = self.now;
-        let ntp_mid = ((self.ntp() >> 16) & 0xffff_ffff) as u32;
+        let now = self.ctx.now;
+        let ntp_mid = ((self.ctx.ntp() >> 16) & 0xffff_ffff) as u32;
         // Collect work first: keyframe requests and retransmissions need several maps.
         let mut keyframe_for: Vec<u32> = Vec::new();
         let mut nacks: Vec<(u32, u32, u16)> = Vec::new();
@@ -3451,17 +3316,17 @@ impl Engine {
             }
         }
         for (target, kind, info) in traces {
-            self.trace(&target, kind, "in", info);
+            self.ctx.trace(&target, kind, "in", info);
         }
         for ck in keyframe_for {
             self.request_keyframe_for(ck);
         }
         for (ck, media, seq) in nacks {
-            let mut out = self.buf();
+            let mut out = self.ctx.buf();
             let Self {
                 transports,
                 consumers,
-                outputs,
+                ctx,
                 ..
             } = self;
             let Some(c) = consumers.get_mut(&ck) else {
@@ -3469,7 +3334,7 @@ impl Engine {
             };
             if let Some(rtx) = c.retransmit(now, media, seq, &mut out) {
                 if let Some(t) = transports.get_mut(&c.transport) {
-                    transmit(t, outputs, now, out, false, rtx);
+                    transmit(t, ctx, out, false, rtx);
                 }
             }
         }
@@ -3478,7 +3343,7 @@ impl Engine {
     // ---------------------------------------------------------------- timers
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
+        self.ctx.now = now;
         if now < self.next_tick {
             return;
         }
@@ -3502,21 +3367,21 @@ impl Engine {
         let mut scratch = Vec::new();
         let pks: Vec<u32> = self.producers.keys().copied().collect();
         for pk in pks {
-            let mut out = self.buf();
+            let mut out = self.ctx.buf();
             let p = self.producers.get_mut(&pk).expect("listed");
             p.write_nacks(now, &mut out, &mut scratch);
             let tk = p.transport;
             let trace = (!out.is_empty() && p.trace_types.iter().any(|t| t == "nack"))
                 .then(|| p.id.clone());
             if let Some(pid) = trace {
-                self.trace(&pid, "nack", "out", json!({}));
+                self.ctx.trace(&pid, "nack", "out", json!({}));
             }
             if !out.is_empty() {
                 if let Some(t) = self.transports.get_mut(&tk) {
-                    transmit(t, &mut self.outputs, now, out, true, false);
+                    transmit(t, &mut self.ctx, out, true, false);
                 }
             } else {
-                self.recycle(out);
+                self.ctx.recycle(out);
             }
         }
         self.keyframe_upkeep(now);
@@ -3524,17 +3389,15 @@ impl Engine {
         self.tick_sctp(now);
         if now >= self.next_tcc {
             self.next_tcc = now + TCC_INTERVAL;
-            let anchor = self.anchor;
+            let anchor = self.ctx.anchor;
             let Self {
-                transports,
-                outputs,
-                ..
+                transports, ctx, ..
             } = self;
             for t in transports.values_mut() {
                 if t.tcc.has_pending() {
                     let mut out = Vec::with_capacity(128);
                     if t.tcc.build(t.rtcp_ssrc, anchor, &mut out) {
-                        transmit(t, outputs, now, out, true, false);
+                        transmit(t, ctx, out, true, false);
                     }
                 }
             }
@@ -3564,12 +3427,13 @@ impl Engine {
                             Some(json!({ "producerId": pid(p)?, "volume": vol }))
                         })
                         .collect();
-                    self.notify(&id, "volumes", Value::Array(list));
+                    self.ctx.notify(&id, "volumes", Value::Array(list));
                 }
-                Some(ObserverEvent::Silence) => self.notify(&id, "silence", Value::Null),
+                Some(ObserverEvent::Silence) => self.ctx.notify(&id, "silence", Value::Null),
                 Some(ObserverEvent::DominantSpeaker(p)) => {
                     if let Some(p) = pid(&p) {
-                        self.notify(&id, "dominantspeaker", json!({ "producerId": p }));
+                        self.ctx
+                            .notify(&id, "dominantspeaker", json!({ "producerId": p }));
                     }
                 }
                 None => {}
@@ -3578,8 +3442,8 @@ impl Engine {
     }
 
     fn send_rtcp_reports(&mut self, keys: &[u32]) {
-        let now = self.now;
-        let ntp = self.ntp();
+        let now = self.ctx.now;
+        let ntp = self.ctx.ntp();
         let mut blocks = Vec::new();
         let mut score_notes = Vec::new();
         for &k in keys {
@@ -3587,7 +3451,7 @@ impl Engine {
                 transports,
                 producers,
                 consumers,
-                outputs,
+                ctx,
                 ..
             } = self;
             let Some(t) = transports.get_mut(&k) else {
@@ -3622,7 +3486,7 @@ impl Engine {
             for chunk in blocks.chunks(31) {
                 let mut out = Vec::with_capacity(64 + chunk.len() * 24);
                 rtcp::write_rr(&mut out, t.rtcp_ssrc, chunk);
-                transmit(t, outputs, now, out, true, false);
+                transmit(t, ctx, out, true, false);
             }
             let cks = t.consumers.clone();
             for ck in &cks {
@@ -3630,13 +3494,13 @@ impl Engine {
                     let mut out = Vec::with_capacity(128);
                     c.write_sr(now, ntp, &mut out);
                     if !out.is_empty() {
-                        transmit(t, outputs, now, out, true, false);
+                        transmit(t, ctx, out, true, false);
                     }
                 }
             }
         }
         for (id, data) in score_notes {
-            self.notify(&id, "score", data);
+            self.ctx.notify(&id, "score", data);
         }
     }
 }
