@@ -6,9 +6,9 @@ use crate::core::codecs::CodecKind;
 use crate::core::consumer::{Consumer, ConsumerCodec, OutStream, SourcePacket};
 use crate::core::context::{field, str_field, trace_types, Ctx, Res};
 use crate::core::data::{DataConsumer, DataKind, DataProducer};
-use crate::core::dtls::{DtlsCertificate, DtlsEvent, DtlsRole, DtlsState, DtlsTransport};
+use crate::core::dtls::DtlsCertificate;
 use crate::core::ice::stun::{self, StunMessage};
-use crate::core::ice::{IceOutcome, IceServer, Tuple};
+use crate::core::ice::Tuple;
 use crate::core::ids::{ids_of, IdMap};
 use crate::core::message::{CoreError, Output, Request};
 use crate::core::observers::{
@@ -16,12 +16,13 @@ use crate::core::observers::{
 };
 use crate::core::producer::{Producer, ProducerCodec, ProducerEncoding, ProducerType};
 use crate::core::rtcp::{self, RtcpItem};
-use crate::core::rtp::packet::{is_rtcp, RtpView};
+use crate::core::rtp::packet::RtpView;
 use crate::core::rtp::{ExtIds, ExtUri, EXT_COUNT};
-use crate::core::sctp::{SctpAssociation, SctpMessage, StreamOptions};
-use crate::core::srtp::{SrtpContext, SrtpProfile};
+use crate::core::sctp::{SctpMessage, StreamOptions};
 use crate::core::transport::webrtc_server::WebRtcServer;
-use crate::core::transport::{Flavor, LocalSocket, Plain, Transport, WebRtc};
+use crate::core::transport::{
+    webrtc, Flavor, Inbound, InputOutcome, LocalSocket, Plain, Transport, WebRtc,
+};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -228,53 +229,6 @@ fn has_fb(codec: &Value, ty: &str, param: &str) -> bool {
             f.get("type").and_then(Value::as_str) == Some(ty)
                 && f.get("parameter").and_then(Value::as_str).unwrap_or("") == param
         })
-}
-
-/// Sends an RTP or RTCP packet on a transport (protecting it when SRTP is on).
-fn transmit(t: &mut Transport, ctx: &mut Ctx, mut pkt: Vec<u8>, rtcp: bool, rtx: bool) -> bool {
-    let now = ctx.now;
-    let outputs = &mut ctx.outputs;
-    let len = pkt.len();
-    if matches!(t.flavor, Flavor::Direct { .. }) {
-        // RTCP from the SFU to a DirectTransport goes to JS ('rtcp'); nothing else is sent.
-        if rtcp {
-            t.send.add(now, len);
-            outputs.push_back(Output::Binary {
-                target: t.id.clone(),
-                event: "rtcp",
-                data: pkt,
-                ppid: 0,
-            });
-        }
-        return rtcp;
-    }
-    let Some((socket, to, ctx)) = t.destination(rtcp) else {
-        return false;
-    };
-    if let Some(ctx) = ctx {
-        let r = if rtcp {
-            ctx.protect_rtcp(&mut pkt)
-        } else {
-            ctx.protect_rtp(&mut pkt)
-        };
-        if r.is_err() {
-            return false;
-        }
-    }
-    t.send.add(now, pkt.len());
-    if !rtcp {
-        if rtx {
-            t.rtx_send.add(now, len);
-        } else {
-            t.rtp_send.add(now, len);
-        }
-    }
-    outputs.push_back(Output::Transmit {
-        socket,
-        to,
-        data: pkt,
-    });
-    true
 }
 
 impl Engine {
@@ -697,35 +651,6 @@ impl Engine {
         }
     }
 
-    /// Creates the SCTP association a transport asked for with enableSctp.
-    fn sctp_for(d: &Value) -> Option<SctpAssociation> {
-        if !d
-            .get("enableSctp")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-        {
-            return None;
-        }
-        let streams = &d["numSctpStreams"];
-        let os = streams["OS"].as_u64().unwrap_or(1024).clamp(1, 65535) as u16;
-        let mis = streams["MIS"].as_u64().unwrap_or(1024).clamp(1, 65535) as u16;
-        let max = d
-            .get("maxSctpMessageSize")
-            .or_else(|| d.get("maxReceiveMessageSize"))
-            .and_then(Value::as_u64)
-            .unwrap_or(262_144);
-        Some(SctpAssociation::new(os, mis, max))
-    }
-
-    fn sctp_parameters(t: &Transport) -> Value {
-        match &t.sctp {
-            Some(s) => {
-                json!({ "port": 5000, "OS": s.os, "MIS": s.mis, "maxMessageSize": s.max_message_size })
-            }
-            None => Value::Null,
-        }
-    }
-
     /// An SCTP packet arrived on transport `k` (inside DTLS, or as a UDP datagram).
     fn sctp_input(&mut self, k: u32, packet: &[u8]) {
         let now = self.ctx.now;
@@ -770,45 +695,8 @@ impl Engine {
 
     /// Sends the SCTP packets a transport's association has queued.
     fn flush_sctp(&mut self, k: u32) {
-        let now = self.ctx.now;
-        let Some(t) = self.transports.get_mut(&k) else {
-            return;
-        };
-        let Some(sctp) = t.sctp.as_mut() else { return };
-        let mut packets = Vec::new();
-        while let Some(ps) = sctp.poll_transmit(now) {
-            packets.extend(ps);
-        }
-        if packets.is_empty() {
-            return;
-        }
-        match &mut t.flavor {
-            Flavor::WebRtc(w) => {
-                let (Some(dtls), Some(sel)) = (w.dtls.as_mut(), w.ice.selected) else {
-                    return;
-                };
-                for p in packets {
-                    dtls.send_application_data(&p);
-                }
-                while let Some(d) = dtls.pop_outgoing() {
-                    self.ctx.outputs.push_back(Output::Transmit {
-                        socket: sel.socket,
-                        to: sel.remote,
-                        data: d,
-                    });
-                }
-            }
-            Flavor::Plain(p) => {
-                let Some(to) = p.tuple else { return };
-                for pk in packets {
-                    self.ctx.outputs.push_back(Output::Transmit {
-                        socket: p.socket.id,
-                        to,
-                        data: pk.to_vec(),
-                    });
-                }
-            }
-            Flavor::Direct { .. } => {}
+        if let Some(t) = self.transports.get_mut(&k) {
+            t.flush_sctp(&mut self.ctx);
         }
     }
 
@@ -1380,58 +1268,7 @@ impl Engine {
                 .filter_map(LocalSocket::from_json)
                 .collect(),
         };
-        if sockets.is_empty() {
-            return Err(CoreError::type_error(
-                "no listen sockets (check enableUdp / enableTcp)",
-            ));
-        }
-        let consent = d
-            .get("iceConsentTimeout")
-            .and_then(Value::as_u64)
-            .unwrap_or(30);
-        let ufrag = random_token(16);
-        let pwd = random_token(32);
-        // Candidates in listenInfos order; priorities favour the preferred protocol and the
-        // first listen entries (as mediasoup's IceCandidate does).
-        let n = sockets.len() as u32;
-        let candidates: Vec<Value> = sockets
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                // Strictly decreasing in listen order (the facade orders listenIps by
-                // preferUdp / preferTcp; a WebRtcServer's sockets are sorted above).
-                let local_pref = (n - i as u32) * 10;
-                let priority = (1u32 << 24) * 64 + (1 << 8) * local_pref + 255;
-                let addr = s.announced.clone().unwrap_or_else(|| s.ip.clone());
-                let mut c = json!({
-                    "foundation": if s.protocol == crate::core::transport::Protocol::Udp { "udpcandidate" } else { "tcpcandidate" },
-                    "priority": priority,
-                    "ip": addr,
-                    "address": addr,
-                    "protocol": s.protocol.as_str(),
-                    "port": s.port,
-                    "type": "host",
-                });
-                if s.protocol == crate::core::transport::Protocol::Tcp {
-                    c["tcpType"] = json!("passive");
-                }
-                c
-            })
-            .collect();
-        let w = WebRtc {
-            ice: IceServer::new(ufrag, pwd, Duration::from_secs(consent)),
-            sockets,
-            candidates: Value::Array(candidates),
-            dtls: None,
-            dtls_state: DtlsState::New,
-            local_role: None,
-            remote_fingerprint: None,
-            srtp_in: None,
-            srtp_out: None,
-            remote_cert: None,
-            ice_consent_timeout: consent,
-            server,
-        };
+        let w = WebRtc::new(d, sockets, server)?;
         let rtcp_ssrc = self.ctx.random_u32();
         let mut t = Transport::new(
             id.clone(),
@@ -1439,7 +1276,7 @@ impl Engine {
             Flavor::WebRtc(Box::new(w)),
             rtcp_ssrc,
         );
-        t.sctp = Self::sctp_for(d);
+        t.sctp = Transport::sctp_from_request(d);
         if let Some(b) = d
             .get("initialAvailableOutgoingBitrate")
             .and_then(Value::as_u64)
@@ -1472,42 +1309,7 @@ impl Engine {
             .flatten()
             .filter_map(LocalSocket::from_json)
             .collect();
-        let mut it = socks.into_iter();
-        let socket = it
-            .next()
-            .ok_or_else(|| CoreError::type_error("no listen socket"))?;
-        let rtcp_mux = pipe || d.get("rtcpMux").and_then(Value::as_bool).unwrap_or(true);
-        let rtcp_socket = if rtcp_mux { None } else { it.next() };
-        let comedia = !pipe && d.get("comedia").and_then(Value::as_bool).unwrap_or(false);
-        let mut p = Plain {
-            socket,
-            rtcp_socket,
-            rtcp_mux,
-            comedia,
-            tuple: None,
-            rtcp_tuple: None,
-            srtp_in: None,
-            srtp_out: None,
-            srtp_params: None,
-            connected: false,
-            pipe,
-            rtx: pipe && d.get("enableRtx").and_then(Value::as_bool).unwrap_or(false),
-        };
-        if d.get("enableSrtp")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-        {
-            let suite = d
-                .get("srtpCryptoSuite")
-                .and_then(Value::as_str)
-                .unwrap_or("AES_CM_128_HMAC_SHA1_80");
-            let profile = SrtpProfile::from_name(suite).ok_or_else(|| {
-                CoreError::type_error(format!("invalid srtpCryptoSuite '{suite}'"))
-            })?;
-            let (ctx, params) = local_srtp(profile)?;
-            p.srtp_out = Some(ctx);
-            p.srtp_params = Some(params);
-        }
+        let p = Plain::new(d, socks, pipe)?;
         let rtcp_ssrc = self.ctx.random_u32();
         let mut t = Transport::new(
             id.clone(),
@@ -1515,13 +1317,13 @@ impl Engine {
             Flavor::Plain(Box::new(p)),
             rtcp_ssrc,
         );
-        t.sctp = Self::sctp_for(d);
+        t.sctp = Transport::sctp_from_request(d);
         let k = self.register_transport(router, &id, t)?;
         Ok(self.transport_dump(k))
     }
 
     fn close_transport(&mut self, k: u32) {
-        let Some(t) = self.transports.remove(&k) else {
+        let Some(mut t) = self.transports.remove(&k) else {
             return;
         };
         self.transport_ids.remove(&t.id);
@@ -1546,32 +1348,19 @@ impl Engine {
                 }
             }
         }
-        for c in t.consumers {
+        for c in std::mem::take(&mut t.consumers) {
             self.remove_consumer(c);
         }
-        for c in t.data_consumers {
+        for c in std::mem::take(&mut t.data_consumers) {
             self.remove_data_consumer(c);
         }
-        for p in t.data_producers {
+        for p in std::mem::take(&mut t.data_producers) {
             self.remove_data_producer(p);
         }
-        for p in t.producers {
+        for p in std::mem::take(&mut t.producers) {
             self.remove_producer(p, true);
         }
-        if let Flavor::WebRtc(mut w) = t.flavor {
-            if let Some(dtls) = w.dtls.as_mut() {
-                dtls.close();
-                if let Some(sel) = w.ice.selected {
-                    while let Some(d) = dtls.pop_outgoing() {
-                        self.ctx.outputs.push_back(Output::Transmit {
-                            socket: sel.socket,
-                            to: sel.remote,
-                            data: d,
-                        });
-                    }
-                }
-            }
-        }
+        t.close(&mut self.ctx);
     }
 
     fn remove_consumer(&mut self, k: u32) {
@@ -1635,49 +1424,20 @@ impl Engine {
                 let Flavor::WebRtc(w) = &mut t.flavor else {
                     return Err(CoreError::error("not a WebRtcTransport"));
                 };
-                w.ice.restart(random_token(16), random_token(32));
+                let params = w.restart_ice();
                 if let Some(srv) = w.server.and_then(|sk| self.servers.get_mut(&sk)) {
                     srv.by_ufrag.insert(w.ice.ufrag.clone(), k);
                 }
-                Ok(
-                    json!({ "iceParameters": { "usernameFragment": w.ice.ufrag, "password": w.ice.pwd, "iceLite": true } }),
-                )
+                Ok(params)
             }
-            "transport.setMaxIncomingBitrate" => {
-                let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
-                self.transports
-                    .get_mut(&k)
-                    .expect("checked")
-                    .max_incoming_bitrate = b;
-                Ok(Value::Null)
-            }
-            "transport.setMaxOutgoingBitrate" => {
-                let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
-                let t = self.transports.get_mut(&k).expect("checked");
-                if b != 0 && t.min_outgoing_bitrate != 0 && b < t.min_outgoing_bitrate {
-                    return Err(CoreError::type_error(
-                        "maxOutgoingBitrate must be >= minOutgoingBitrate",
-                    ));
-                }
-                t.max_outgoing_bitrate = b;
-                Ok(Value::Null)
-            }
-            "transport.setMinOutgoingBitrate" => {
-                let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
-                let t = self.transports.get_mut(&k).expect("checked");
-                if b != 0 && t.max_outgoing_bitrate != 0 && b > t.max_outgoing_bitrate {
-                    return Err(CoreError::type_error(
-                        "minOutgoingBitrate must be <= maxOutgoingBitrate",
-                    ));
-                }
-                t.min_outgoing_bitrate = b;
-                Ok(Value::Null)
-            }
-            "transport.enableTraceEvent" => {
-                self.transports.get_mut(&k).expect("checked").trace_types =
-                    trace_types(d, &["probation", "bwe"]);
-                Ok(Value::Null)
-            }
+            "transport.setMaxIncomingBitrate"
+            | "transport.setMaxOutgoingBitrate"
+            | "transport.setMinOutgoingBitrate"
+            | "transport.enableTraceEvent" => self
+                .transports
+                .get_mut(&k)
+                .expect("checked")
+                .handle_request(m, d),
             "transport.produce" => self.produce(k, d),
             "transport.consume" => self.consume(k, d),
             "transport.closeProducer" => {
@@ -1716,280 +1476,9 @@ impl Engine {
 
     fn transport_connect(&mut self, k: u32, d: &Value) -> Res {
         let t = self.transports.get_mut(&k).expect("checked");
-        match &mut t.flavor {
-            Flavor::Direct { .. } => Ok(Value::Null),
-            Flavor::WebRtc(w) => {
-                if w.remote_fingerprint.is_some() {
-                    return Err(CoreError::error(
-                        "connect() already called [method:transport.connect]",
-                    ));
-                }
-                let dp = field(d, "dtlsParameters")?;
-                let fps = field(dp, "fingerprints")?
-                    .as_array()
-                    .ok_or_else(|| CoreError::type_error("wrong fingerprints"))?;
-                // Use the strongest fingerprint the remote gave us.
-                let mut chosen = None;
-                for alg in ["sha-512", "sha-384", "sha-256", "sha-224", "sha-1"] {
-                    if let Some(f) = fps
-                        .iter()
-                        .find(|f| f.get("algorithm").and_then(Value::as_str) == Some(alg))
-                    {
-                        chosen = Some((
-                            alg.to_string(),
-                            f.get("value")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                        ));
-                        break;
-                    }
-                }
-                let chosen = chosen.ok_or_else(|| {
-                    CoreError::type_error("no valid fingerprint in dtlsParameters")
-                })?;
-                let remote_role = dp.get("role").and_then(Value::as_str).unwrap_or("auto");
-                let local = match remote_role {
-                    "client" => DtlsRole::Server,
-                    "server" => DtlsRole::Client,
-                    "auto" => DtlsRole::Client,
-                    r => {
-                        return Err(CoreError::type_error(format!(
-                            "invalid dtlsParameters.role '{r}'"
-                        )))
-                    }
-                };
-                w.remote_fingerprint = Some(chosen);
-                w.local_role = Some(local);
-                let role = if local == DtlsRole::Client {
-                    "client"
-                } else {
-                    "server"
-                };
-                self.maybe_start_dtls(k);
-                Ok(json!({ "dtlsLocalRole": role }))
-            }
-            Flavor::Plain(p) => {
-                if p.connected {
-                    return Err(CoreError::error(
-                        "connect() already called [method:transport.connect]",
-                    ));
-                }
-                // Validate everything first: a rejected connect() changes nothing.
-                let mut srtp_in = None;
-                let mut new_local = None;
-                if let Some(sp) = d.get("srtpParameters").filter(|v| !v.is_null()) {
-                    let Some(out) = p.srtp_out.as_ref() else {
-                        return Err(CoreError::type_error(
-                            "srtpParameters given but SRTP is not enabled",
-                        ));
-                    };
-                    let suite = str_field(sp, "cryptoSuite")?;
-                    let profile = SrtpProfile::from_name(suite).ok_or_else(|| {
-                        CoreError::type_error(format!(
-                            "invalid srtpParameters.cryptoSuite '{suite}'"
-                        ))
-                    })?;
-                    let key = base64_decode(str_field(sp, "keyBase64")?)
-                        .ok_or_else(|| CoreError::type_error("invalid srtpParameters.keyBase64"))?;
-                    srtp_in = Some(SrtpContext::new(profile, &key, false).map_err(|_| {
-                        CoreError::type_error("invalid srtpParameters.keyBase64 length")
-                    })?);
-                    // The remote chose another suite: ours follows, with a fresh key.
-                    if out.profile() != profile {
-                        new_local = Some(local_srtp(profile)?);
-                    }
-                } else if p.srtp_out.is_some() {
-                    return Err(CoreError::type_error(
-                        "missing srtpParameters (SRTP enabled)",
-                    ));
-                }
-                let mut tuples = None;
-                if !p.comedia {
-                    let ip = str_field(d, "ip")?;
-                    let ipaddr: std::net::IpAddr = ip
-                        .parse()
-                        .map_err(|_| CoreError::type_error(format!("invalid IP '{ip}'")))?;
-                    let port = field(d, "port")?
-                        .as_u64()
-                        .filter(|p| *p > 0 && *p < 65536)
-                        .ok_or_else(|| CoreError::type_error("wrong port"))?
-                        as u16;
-                    let rtcp = if p.rtcp_mux {
-                        None
-                    } else {
-                        let rp = d
-                            .get("rtcpPort")
-                            .and_then(Value::as_u64)
-                            .filter(|p| *p > 0 && *p < 65536)
-                            .ok_or_else(|| {
-                                CoreError::type_error(
-                                    "missing rtcpPort (required with rtcpMux: false)",
-                                )
-                            })?;
-                        Some(SocketAddr::new(ipaddr, rp as u16))
-                    };
-                    tuples = Some((SocketAddr::new(ipaddr, port), rtcp));
-                }
-                if let Some((ctx, params)) = new_local {
-                    p.srtp_out = Some(ctx);
-                    p.srtp_params = Some(params);
-                }
-                if srtp_in.is_some() {
-                    p.srtp_in = srtp_in;
-                }
-                let mut connects = Vec::new();
-                if let Some((rtp, rtcp)) = tuples {
-                    p.tuple = Some(rtp);
-                    p.rtcp_tuple = rtcp.or(p.rtcp_mux.then_some(rtp));
-                    connects.push((p.socket.id, rtp));
-                    if let (Some(r), Some(rs)) = (rtcp, p.rtcp_socket.as_ref()) {
-                        connects.push((rs.id, r));
-                    }
-                }
-                p.connected = true;
-                // Two pipe transports connect to each other: the one with the lower address
-                // initiates SCTP, the other answers (no INIT collision). A PlainTransport
-                // answers the remote's INIT.
-                let initiate = p.pipe
-                    && p.tuple.is_some_and(|r| {
-                        (p.socket.ip.as_str(), p.socket.port)
-                            < (r.ip().to_string().as_str(), r.port())
-                    });
-                let srtp_params = p.srtp_params.clone();
-                let tuple = t.tuple_json();
-                let rtcp_tuple = t.rtcp_tuple_json();
-                if initiate {
-                    if let Some(s) = t.sctp.as_mut() {
-                        s.connect();
-                    }
-                    self.flush_sctp(k);
-                }
-                for (socket, to) in connects {
-                    self.ctx
-                        .outputs
-                        .push_back(Output::ConnectSocket { socket, to });
-                }
-                self.sync_transport_connected(k);
-                Ok(
-                    json!({ "tuple": tuple, "rtcpTuple": rtcp_tuple, "srtpParameters": srtp_params }),
-                )
-            }
-        }
-    }
-
-    fn maybe_start_dtls(&mut self, k: u32) {
-        let t = self.transports.get_mut(&k).expect("exists");
-        let Flavor::WebRtc(w) = &mut t.flavor else {
-            return;
-        };
-        if w.dtls.is_some() || w.ice.selected.is_none() {
-            return;
-        }
-        let (Some(role), Some(fp)) = (w.local_role, w.remote_fingerprint.clone()) else {
-            return;
-        };
-        match DtlsTransport::new(&self.cert, role, fp) {
-            Ok(mut dtls) => {
-                let mut events = Vec::new();
-                if role == DtlsRole::Client {
-                    dtls.start(&mut events);
-                } else {
-                    // A server waits for the ClientHello but is already 'connecting'.
-                    w.dtls_state = DtlsState::Connecting;
-                    events.push(DtlsEvent::StateChanged);
-                }
-                w.dtls = Some(dtls);
-                self.process_dtls_events(k, events);
-            }
-            Err(e) => {
-                w.dtls_state = DtlsState::Failed;
-                let id = t.id.clone();
-                self.ctx.notify(
-                    &id,
-                    "dtlsstatechange",
-                    json!({ "dtlsState": "failed", "reason": e }),
-                );
-            }
-        }
-    }
-
-    fn process_dtls_events(&mut self, k: u32, events: Vec<DtlsEvent>) {
-        let t = self.transports.get_mut(&k).expect("exists");
-        let id = t.id.clone();
-        let Flavor::WebRtc(w) = &mut t.flavor else {
-            return;
-        };
-        let mut notes = Vec::new();
-        let mut sctp_packets = Vec::new();
-        for e in events {
-            match e {
-                DtlsEvent::StateChanged => {
-                    let s = w.dtls.as_ref().map_or(w.dtls_state, |d| d.state);
-                    let s = if s == DtlsState::New {
-                        DtlsState::Connecting
-                    } else {
-                        s
-                    };
-                    if s != w.dtls_state && s != DtlsState::Connected {
-                        w.dtls_state = s;
-                        notes.push(json!({ "dtlsState": s.as_str() }));
-                    }
-                }
-                DtlsEvent::Connected(keys) => {
-                    let out = SrtpContext::new(keys.profile, &keys.local_key, true);
-                    let inp = SrtpContext::new(keys.profile, &keys.remote_key, false);
-                    match (out, inp) {
-                        (Ok(o), Ok(i)) => {
-                            w.srtp_out = Some(o);
-                            w.srtp_in = Some(i);
-                            w.remote_cert = w.dtls.as_ref().and_then(|d| d.remote_cert_pem.clone());
-                            w.dtls_state = DtlsState::Connected;
-                            notes.push(json!({ "dtlsState": "connected", "dtlsRemoteCert": w.remote_cert }));
-                        }
-                        _ => {
-                            w.dtls_state = DtlsState::Failed;
-                            notes.push(json!({ "dtlsState": "failed" }));
-                        }
-                    }
-                }
-                DtlsEvent::Data(d) => sctp_packets.push(d),
-            }
-        }
-        // Flush DTLS records to the selected tuple.
-        if let (Some(dtls), Some(sel)) = (w.dtls.as_mut(), w.ice.selected) {
-            while let Some(d) = dtls.pop_outgoing() {
-                self.ctx.outputs.push_back(Output::Transmit {
-                    socket: sel.socket,
-                    to: sel.remote,
-                    data: d,
-                });
-            }
-        }
-        for n in notes {
-            let state = n["dtlsState"].as_str().unwrap_or("").to_string();
-            if state == "failed" {
-                let why = self.transports.get(&k).and_then(|t| match &t.flavor {
-                    Flavor::WebRtc(w) => w.dtls.as_ref().and_then(|d| d.failure.clone()),
-                    _ => None,
-                });
-                self.ctx.log(crate::core::log::LogLevel::Warn, "dtls", || {
-                    format!(
-                        "DTLS failed [transportId:{id}]: {}",
-                        why.unwrap_or_default()
-                    )
-                });
-            } else {
-                self.ctx.log(crate::core::log::LogLevel::Debug, "dtls", || {
-                    format!("DTLS state changed to {state} [transportId:{id}]")
-                });
-            }
-            self.ctx.notify(&id, "dtlsstatechange", n);
-        }
+        let r = t.connect(&mut self.ctx, &self.cert, d);
         self.sync_transport_connected(k);
-        for p in sctp_packets {
-            self.sctp_input(k, &p);
-        }
+        r
     }
 
     fn produce(&mut self, tk: u32, d: &Value) -> Res {
@@ -2332,7 +1821,7 @@ impl Engine {
         let pid = p.id.clone();
         let trace = p.trace_types.iter().any(|t| t == kind);
         if let Some(t) = self.transports.get_mut(&tk) {
-            transmit(t, &mut self.ctx, out, true, false);
+            t.transmit(&mut self.ctx, out, true, false);
         }
         self.ctx.log(crate::core::log::LogLevel::Debug, "rtcp", || {
             format!("keyframe requested ({kind}) [producerId:{pid}, ssrc:{ssrc}]")
@@ -2566,70 +2055,21 @@ impl Engine {
 
     fn transport_dump(&self, k: u32) -> Value {
         let t = &self.transports[&k];
-        let producer_ids: Vec<_> = ids_of(&t.producers, &self.producers, |x| &x.id);
-        let consumer_ids: Vec<_> = ids_of(&t.consumers, &self.consumers, |x| &x.id);
-        let mut v = json!({
-            "id": t.id,
-            "direct": false,
-            "producerIds": producer_ids,
-            "consumerIds": consumer_ids,
-            "mapSsrcConsumerId": t.consumer_ssrcs.iter().filter_map(|(s, c)| Some(json!({ "key": s, "value": self.consumers.get(c)?.id }))).collect::<Vec<_>>(),
-            "mapRtxSsrcConsumerId": [],
-            "dataProducerIds": ids_of(&t.data_producers, &self.data_producers, |x| &x.id),
-            "dataConsumerIds": ids_of(&t.data_consumers, &self.data_consumers, |x| &x.id),
-            "recvRtpHeaderExtensions": {},
-            "rtpListener": {
-                "ssrcTable": t.ssrc_map.iter().filter_map(|(s, p)| Some(json!({ "key": s, "value": self.producers.get(p)?.id }))).collect::<Vec<_>>(),
-                "midTable": t.mid_map.iter().filter_map(|(m, p)| Some(json!({ "key": m, "value": self.producers.get(p)?.id }))).collect::<Vec<_>>(),
-                "ridTable": [],
-            },
-            "maxMessageSize": 262144,
-            "traceEventTypes": t.trace_types,
+        let mut v = t.dump(self.dtls_fingerprints());
+        v["producerIds"] = json!(ids_of(&t.producers, &self.producers, |x| &x.id));
+        v["consumerIds"] = json!(ids_of(&t.consumers, &self.consumers, |x| &x.id));
+        v["mapSsrcConsumerId"] = t
+            .consumer_ssrcs
+            .iter()
+            .filter_map(|(s, c)| Some(json!({ "key": s, "value": self.consumers.get(c)?.id })))
+            .collect();
+        v["dataProducerIds"] = json!(ids_of(&t.data_producers, &self.data_producers, |x| &x.id));
+        v["dataConsumerIds"] = json!(ids_of(&t.data_consumers, &self.data_consumers, |x| &x.id));
+        v["rtpListener"] = json!({
+            "ssrcTable": t.ssrc_map.iter().filter_map(|(s, p)| Some(json!({ "key": s, "value": self.producers.get(p)?.id }))).collect::<Vec<_>>(),
+            "midTable": t.mid_map.iter().filter_map(|(m, p)| Some(json!({ "key": m, "value": self.producers.get(p)?.id }))).collect::<Vec<_>>(),
+            "ridTable": [],
         });
-        match &t.flavor {
-            Flavor::Direct { max_message_size } => {
-                v["direct"] = json!(true);
-                v["maxMessageSize"] = json!(max_message_size);
-            }
-            Flavor::WebRtc(w) => {
-                v["iceRole"] = json!("controlled");
-                v["iceParameters"] = json!({ "usernameFragment": w.ice.ufrag, "password": w.ice.pwd, "iceLite": true });
-                v["iceCandidates"] = w.candidates.clone();
-                v["iceState"] = json!(w.ice.state.as_str());
-                v["iceSelectedTuple"] = t.tuple_json().unwrap_or(Value::Null);
-                v["dtlsParameters"] =
-                    json!({ "role": "auto", "fingerprints": self.dtls_fingerprints() });
-                v["dtlsState"] = json!(w.dtls_state.as_str());
-                v["iceConsentTimeout"] = json!(w.ice_consent_timeout);
-                v["sctpParameters"] = Self::sctp_parameters(t);
-                v["sctpState"] = t
-                    .sctp
-                    .as_ref()
-                    .map_or(Value::Null, |s| json!(s.state.as_str()));
-            }
-            Flavor::Plain(p) if p.pipe => {
-                v["tuple"] = t.tuple_json().unwrap_or(Value::Null);
-                v["rtx"] = json!(p.rtx);
-                v["sctpParameters"] = Self::sctp_parameters(t);
-                v["sctpState"] = t
-                    .sctp
-                    .as_ref()
-                    .map_or(Value::Null, |s| json!(s.state.as_str()));
-                v["srtpParameters"] = p.srtp_params.clone().unwrap_or(Value::Null);
-            }
-            Flavor::Plain(p) => {
-                v["rtcpMux"] = json!(p.rtcp_mux);
-                v["comedia"] = json!(p.comedia);
-                v["sctpParameters"] = Self::sctp_parameters(t);
-                v["sctpState"] = t
-                    .sctp
-                    .as_ref()
-                    .map_or(Value::Null, |s| json!(s.state.as_str()));
-                v["tuple"] = t.tuple_json().unwrap_or(Value::Null);
-                v["rtcpTuple"] = t.rtcp_tuple_json().unwrap_or(Value::Null);
-                v["srtpParameters"] = p.srtp_params.clone().unwrap_or(Value::Null);
-            }
-        }
         // Absent, not null, for what the transport does not have (as mediasoup's dump).
         if let Some(o) = v.as_object_mut() {
             o.retain(|_, x| !x.is_null());
@@ -2638,66 +2078,10 @@ impl Engine {
     }
 
     fn transport_stats(&mut self, k: u32) -> Value {
-        let now = self.ctx.now;
-        let ts = self.ctx.unix_ms();
-        let t = self.transports.get_mut(&k).expect("checked");
-        let tuple = t.tuple_json();
-        let rtcp_tuple = t.rtcp_tuple_json();
-        let mut v = json!({
-            "transportId": t.id,
-            "timestamp": ts,
-            "bytesReceived": t.recv.bytes,
-            "recvBitrate": t.recv.rate.rate(now),
-            "bytesSent": t.send.bytes,
-            "sendBitrate": t.send.rate.rate(now),
-            "rtpBytesReceived": t.rtp_recv.bytes,
-            "rtpRecvBitrate": t.rtp_recv.rate.rate(now),
-            "rtpBytesSent": t.rtp_send.bytes,
-            "rtpSendBitrate": t.rtp_send.rate.rate(now),
-            "rtxBytesReceived": t.rtx_recv.bytes,
-            "rtxRecvBitrate": t.rtx_recv.rate.rate(now),
-            "rtxBytesSent": t.rtx_send.bytes,
-            "rtxSendBitrate": t.rtx_send.rate.rate(now),
-            "probationBytesSent": 0,
-            "probationSendBitrate": 0,
-        });
-        if t.max_incoming_bitrate > 0 {
-            v["maxIncomingBitrate"] = json!(t.max_incoming_bitrate);
-        }
-        match &t.flavor {
-            Flavor::Direct { .. } => v["type"] = json!("direct-transport"),
-            Flavor::WebRtc(w) => {
-                v["type"] = json!("webrtc-transport");
-                if let Some(s) = &t.sctp {
-                    v["sctpState"] = json!(s.state.as_str());
-                }
-                v["availableOutgoingBitrate"] = json!(t.initial_available_outgoing_bitrate);
-                v["iceRole"] = json!("controlled");
-                v["iceState"] = json!(w.ice.state.as_str());
-                v["dtlsState"] = json!(w.dtls_state.as_str());
-                if let Some(tu) = tuple {
-                    v["iceSelectedTuple"] = tu;
-                }
-            }
-            Flavor::Plain(p) if p.pipe => {
-                v["type"] = json!("pipe-transport");
-                if let Some(tu) = tuple {
-                    v["tuple"] = tu;
-                }
-            }
-            Flavor::Plain(p) => {
-                v["type"] = json!("plain-rtp-transport");
-                v["rtcpMux"] = json!(p.rtcp_mux);
-                v["comedia"] = json!(p.comedia);
-                if let Some(tu) = tuple {
-                    v["tuple"] = tu;
-                }
-                if let Some(tu) = rtcp_tuple {
-                    v["rtcpTuple"] = tu;
-                }
-            }
-        }
-        Value::Array(vec![v])
+        self.transports
+            .get_mut(&k)
+            .expect("checked")
+            .stats(&self.ctx)
     }
 
     // ---------------------------------------------------------------- network input
@@ -2740,11 +2124,54 @@ impl Engine {
                 }
             }
         };
-        let is_webrtc = matches!(self.transports[&k].flavor, Flavor::WebRtc(_));
-        if is_webrtc {
-            self.webrtc_input(k, tuple, data);
-        } else {
-            self.plain_input(k, tuple, data);
+        let t = self.transports.get_mut(&k).expect("owner");
+        let o = t.input(&mut self.ctx, &self.cert, tuple, data);
+        self.after_input(k, o, data);
+    }
+
+    /// Acts on what a transport made of an input: WebRtcServer routing by validated tuple,
+    /// consumers told of connectivity, SCTP packets, then RTP/RTCP into the router.
+    fn after_input(&mut self, k: u32, o: InputOutcome, data: &[u8]) {
+        if let Some(tuple) = o.validated_tuple {
+            self.route_validated_tuple(k, tuple);
+        }
+        if o.connectivity_changed {
+            self.sync_transport_connected(k);
+        }
+        for p in &o.sctp_packets {
+            self.sctp_input(k, p);
+        }
+        match o.inbound {
+            Inbound::Rtp(n) => self.rtp_input(k, &data[..n]),
+            Inbound::Rtcp(n) => self.rtcp_input(k, &data[..n]),
+            Inbound::Sctp(n) => self.sctp_input(k, &data[..n]),
+            Inbound::Nothing => {}
+        }
+    }
+
+    /// On a WebRtcServer, a validated tuple routes this transport's later packets (and a new
+    /// TCP connection becomes one of its sockets).
+    fn route_validated_tuple(&mut self, k: u32, tuple: Tuple) {
+        let Some(Flavor::WebRtc(w)) = self.transports.get_mut(&k).map(|t| &mut t.flavor) else {
+            return;
+        };
+        let Some(sk) = w.server else {
+            return;
+        };
+        if !w.sockets.iter().any(|s| s.id == tuple.socket) {
+            let listener = self.conn_listener.get(&tuple.socket).copied();
+            if let Some(ls) = listener
+                .and_then(|l| w.sockets.iter().find(|s| s.id == l))
+                .cloned()
+            {
+                w.sockets.push(LocalSocket {
+                    id: tuple.socket,
+                    ..ls
+                });
+            }
+        }
+        if let Some(srv) = self.servers.get_mut(&sk) {
+            srv.by_tuple.insert(tuple, k);
         }
     }
 
@@ -2759,10 +2186,9 @@ impl Engine {
                 .map(|s| s.transports.clone())
                 .unwrap_or_default();
             for k in ks {
-                if let Some(Flavor::WebRtc(w)) = self.transports.get_mut(&k).map(|t| &mut t.flavor)
-                {
-                    let o = w.ice.remove_socket(conn);
-                    self.ice_outcome(k, o);
+                if let Some(t) = self.transports.get_mut(&k) {
+                    let o = webrtc::socket_closed(t, &mut self.ctx, &self.cert, conn);
+                    self.after_input(k, o, &[]);
                 }
             }
             if let Some(srv) = self.servers.get_mut(&sk) {
@@ -2774,10 +2200,8 @@ impl Engine {
             return;
         };
         let t = self.transports.get_mut(&k).expect("owner");
-        if let Flavor::WebRtc(w) = &mut t.flavor {
-            let o = w.ice.remove_socket(conn);
-            self.ice_outcome(k, o);
-        }
+        let o = webrtc::socket_closed(t, &mut self.ctx, &self.cert, conn);
+        self.after_input(k, o, &[]);
     }
 
     /// Registers a TCP connection accepted on a listening socket as belonging to its transport.
@@ -2795,217 +2219,6 @@ impl Engine {
                 }
             }
         }
-    }
-
-    fn webrtc_input(&mut self, k: u32, tuple: Tuple, data: &mut [u8]) {
-        let first = data.first().copied().unwrap_or(0);
-        if stun::is_stun(data) {
-            let Ok(msg) = StunMessage::parse(data) else {
-                self.ctx.drops.malformed += 1;
-                return;
-            };
-            let t = self.transports.get_mut(&k).expect("owner");
-            let Flavor::WebRtc(w) = &mut t.flavor else {
-                return;
-            };
-            let o = w.ice.handle_stun(self.ctx.now, tuple, &msg);
-            // On a WebRtcServer, a validated tuple routes this transport's later packets.
-            if let Some(sk) = w.server {
-                if w.ice.is_valid_tuple(&tuple) {
-                    if !w.sockets.iter().any(|s| s.id == tuple.socket) {
-                        let listener = self.conn_listener.get(&tuple.socket).copied();
-                        if let Some(ls) = listener
-                            .and_then(|l| w.sockets.iter().find(|s| s.id == l))
-                            .cloned()
-                        {
-                            w.sockets.push(LocalSocket {
-                                id: tuple.socket,
-                                ..ls
-                            });
-                        }
-                    }
-                    if let Some(srv) = self.servers.get_mut(&sk) {
-                        srv.by_tuple.insert(tuple, k);
-                    }
-                }
-            }
-            if let Some(r) = o.response.clone() {
-                self.ctx.outputs.push_back(Output::Transmit {
-                    socket: tuple.socket,
-                    to: tuple.remote,
-                    data: r,
-                });
-            }
-            self.ice_outcome(k, o);
-            return;
-        }
-        let t = self.transports.get_mut(&k).expect("owner");
-        let Flavor::WebRtc(w) = &mut t.flavor else {
-            return;
-        };
-        if !w.ice.is_valid_tuple(&tuple) {
-            self.ctx.drops.unknown_socket += 1;
-            return;
-        }
-        t.recv.add(self.ctx.now, data.len());
-        if (20..=63).contains(&first) {
-            let Some(dtls) = w.dtls.as_mut() else { return };
-            let mut events = Vec::new();
-            dtls.handle_datagram(data, &mut events);
-            self.process_dtls_events(k, events);
-            return;
-        }
-        if (128..=191).contains(&first) {
-            let Some(ctx) = w.srtp_in.as_mut() else {
-                self.ctx.drops.srtp += 1;
-                return;
-            };
-            let rtcp = is_rtcp(data);
-            let r = if rtcp {
-                ctx.unprotect_rtcp(data)
-            } else {
-                ctx.unprotect_rtp(data)
-            };
-            match r {
-                Ok(n) if rtcp => self.rtcp_input(k, &data[..n]),
-                Ok(n) => self.rtp_input(k, &data[..n]),
-                Err(e) => {
-                    self.ctx.drops.srtp += 1;
-                    let tid = self.transports[&k].id.clone();
-                    self.ctx.log(crate::core::log::LogLevel::Debug, "srtp", || {
-                        format!(
-                            "{} unprotect failed ({e:?}), packet dropped [transportId:{tid}]",
-                            if rtcp { "SRTCP" } else { "SRTP" }
-                        )
-                    });
-                }
-            }
-            return;
-        }
-        self.ctx.drops.malformed += 1;
-    }
-
-    fn plain_input(&mut self, k: u32, tuple: Tuple, data: &mut [u8]) {
-        let t = self.transports.get_mut(&k).expect("owner");
-        let Flavor::Plain(p) = &mut t.flavor else {
-            return;
-        };
-        let rtcp_socket = p.rtcp_socket.as_ref().map(|s| s.id) == Some(tuple.socket);
-        let rtcp = rtcp_socket || is_rtcp(data);
-        let mut note = None;
-        if rtcp_socket {
-            if p.rtcp_tuple.is_none() && p.comedia {
-                p.rtcp_tuple = Some(tuple.remote);
-                note = Some(("rtcptuple", tuple.remote));
-                self.ctx.outputs.push_back(Output::ConnectSocket {
-                    socket: tuple.socket,
-                    to: tuple.remote,
-                });
-            } else if p.rtcp_tuple != Some(tuple.remote) {
-                t.dropped += 1;
-                return;
-            }
-        } else if p.tuple.is_none() && p.comedia {
-            p.tuple = Some(tuple.remote);
-            if p.rtcp_mux {
-                p.rtcp_tuple = Some(tuple.remote);
-            }
-            note = Some(("tuple", tuple.remote));
-            self.ctx.outputs.push_back(Output::ConnectSocket {
-                socket: tuple.socket,
-                to: tuple.remote,
-            });
-        } else if p.tuple != Some(tuple.remote) {
-            t.dropped += 1;
-            return;
-        }
-        // SCTP over UDP (not RTP: the version bits are not 2), for data channels.
-        if t.sctp.is_some() && !rtcp_socket && data.first().is_some_and(|b| b >> 6 != 2) {
-            t.recv.add(self.ctx.now, data.len());
-            if let Some((ev, _)) = note {
-                let (id, tj) = (t.id.clone(), t.tuple_json());
-                if ev == "tuple" {
-                    self.ctx.notify(&id, "tuple", json!({ "tuple": tj }));
-                }
-            }
-            self.sctp_input(k, data);
-            return;
-        }
-        let n = match p.srtp_in.as_mut() {
-            Some(ctx) => {
-                let r = if rtcp {
-                    ctx.unprotect_rtcp(data)
-                } else {
-                    ctx.unprotect_rtp(data)
-                };
-                match r {
-                    Ok(n) => n,
-                    Err(_) => {
-                        self.ctx.drops.srtp += 1;
-                        return;
-                    }
-                }
-            }
-            None if p.srtp_out.is_some() => {
-                // SRTP enabled but the remote's key is not known yet.
-                self.ctx.drops.srtp += 1;
-                return;
-            }
-            None => data.len(),
-        };
-        t.recv.add(self.ctx.now, data.len());
-        if let Some((ev, _)) = note {
-            let tj = if ev == "tuple" {
-                t.tuple_json()
-            } else {
-                t.rtcp_tuple_json()
-            };
-            let key = if ev == "tuple" { "tuple" } else { "rtcpTuple" };
-            let id = t.id.clone();
-            self.ctx.notify(
-                &id,
-                if ev == "tuple" { "tuple" } else { "rtcptuple" },
-                json!({ key: tj }),
-            );
-        }
-        if note.is_some() {
-            self.sync_transport_connected(k);
-        }
-        if rtcp {
-            self.rtcp_input(k, &data[..n]);
-        } else {
-            self.rtp_input(k, &data[..n]);
-        }
-    }
-
-    fn ice_outcome(&mut self, k: u32, o: IceOutcome) {
-        let t = self.transports.get_mut(&k).expect("owner");
-        let id = t.id.clone();
-        let tuple = t.tuple_json();
-        let Flavor::WebRtc(w) = &mut t.flavor else {
-            return;
-        };
-        let state = w.ice.state;
-        if o.state_changed {
-            self.ctx
-                .notify(&id, "icestatechange", json!({ "iceState": state.as_str() }));
-            self.ctx.log(crate::core::log::LogLevel::Debug, "ice", || {
-                format!("ICE state changed to {} [transportId:{id}]", state.as_str())
-            });
-        }
-        if o.selected_changed {
-            if let Some(tu) = tuple {
-                self.ctx.notify(
-                    &id,
-                    "iceselectedtuplechange",
-                    json!({ "iceSelectedTuple": tu }),
-                );
-            }
-        }
-        if o.state_changed || o.selected_changed {
-            self.maybe_start_dtls(k);
-        }
-        self.sync_transport_connected(k);
     }
 
     /// The RTP packet path: listener → producer stream → consumers.
@@ -3190,7 +2403,7 @@ impl Engine {
                     });
                     continue;
                 }
-                transmit(ct, ctx, out, false, false);
+                ct.transmit(ctx, out, false, false);
             } else {
                 ctx.recycle(out);
             }
@@ -3334,7 +2547,7 @@ impl Engine {
             };
             if let Some(rtx) = c.retransmit(now, media, seq, &mut out) {
                 if let Some(t) = transports.get_mut(&c.transport) {
-                    transmit(t, ctx, out, false, rtx);
+                    t.transmit(ctx, out, false, rtx);
                 }
             }
         }
@@ -3352,16 +2565,8 @@ impl Engine {
         let keys: Vec<u32> = self.transports.keys().copied().collect();
         for &k in &keys {
             let t = self.transports.get_mut(&k).expect("listed");
-            let Flavor::WebRtc(w) = &mut t.flavor else {
-                continue;
-            };
-            let o = w.ice.handle_timeout(now);
-            let mut events = Vec::new();
-            if let Some(d) = w.dtls.as_mut() {
-                d.handle_timeout(&mut events);
-            }
-            self.ice_outcome(k, o);
-            self.process_dtls_events(k, events);
+            let o = t.tick(&mut self.ctx, &self.cert);
+            self.after_input(k, o, &[]);
         }
         // NACKs for every producer.
         let mut scratch = Vec::new();
@@ -3378,7 +2583,7 @@ impl Engine {
             }
             if !out.is_empty() {
                 if let Some(t) = self.transports.get_mut(&tk) {
-                    transmit(t, &mut self.ctx, out, true, false);
+                    t.transmit(&mut self.ctx, out, true, false);
                 }
             } else {
                 self.ctx.recycle(out);
@@ -3397,7 +2602,7 @@ impl Engine {
                 if t.tcc.has_pending() {
                     let mut out = Vec::with_capacity(128);
                     if t.tcc.build(t.rtcp_ssrc, anchor, &mut out) {
-                        transmit(t, ctx, out, true, false);
+                        t.transmit(ctx, out, true, false);
                     }
                 }
             }
@@ -3486,7 +2691,7 @@ impl Engine {
             for chunk in blocks.chunks(31) {
                 let mut out = Vec::with_capacity(64 + chunk.len() * 24);
                 rtcp::write_rr(&mut out, t.rtcp_ssrc, chunk);
-                transmit(t, ctx, out, true, false);
+                t.transmit(ctx, out, true, false);
             }
             let cks = t.consumers.clone();
             for ck in &cks {
@@ -3494,7 +2699,7 @@ impl Engine {
                     let mut out = Vec::with_capacity(128);
                     c.write_sr(now, ntp, &mut out);
                     if !out.is_empty() {
-                        transmit(t, ctx, out, true, false);
+                        t.transmit(ctx, out, true, false);
                     }
                 }
             }
@@ -3503,18 +2708,6 @@ impl Engine {
             self.ctx.notify(&id, "score", data);
         }
     }
-}
-
-/// A fresh local SRTP context and the `srtpParameters` that announce its key.
-fn local_srtp(profile: SrtpProfile) -> Result<(SrtpContext, Value), CoreError> {
-    let mut key = vec![0u8; profile.key_len() + profile.salt_len()];
-    openssl::rand::rand_bytes(&mut key).map_err(|e| CoreError::error(e.to_string()))?;
-    let ctx =
-        SrtpContext::new(profile, &key, true).map_err(|_| CoreError::error("SRTP init failed"))?;
-    Ok((
-        ctx,
-        json!({ "cryptoSuite": profile.name(), "keyBase64": base64_encode(&key) }),
-    ))
 }
 
 /// Preferred layers clamped to what a consumer's single encoding offers (its scalabilityMode);
@@ -3547,64 +2740,4 @@ fn parse_layers(mode: &str) -> (u64, u64) {
         .parse()
         .unwrap_or(1);
     (s.max(1), tl.max(1))
-}
-
-fn random_token(len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut raw = vec![0u8; len];
-    openssl::rand::rand_bytes(&mut raw).expect("OpenSSL RNG");
-    raw.iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-pub fn base64_encode(data: &[u8]) -> String {
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for ch in data.chunks(3) {
-        let b = [ch[0], *ch.get(1).unwrap_or(&0), *ch.get(2).unwrap_or(&0)];
-        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
-        for i in 0..4 {
-            if i <= ch.len() {
-                s.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
-
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        if c == b'=' {
-            break;
-        }
-        let v = B64.iter().position(|&x| x == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_roundtrip() {
-        for n in 0..40u8 {
-            let d: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
-            assert_eq!(base64_decode(&base64_encode(&d)).unwrap(), d);
-        }
-        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
-    }
 }

@@ -1,16 +1,30 @@
-//! Transports: what carries RTP/RTCP between the SFU and one remote endpoint.
-//! `WebRtc` is ICE-lite + DTLS + SRTP over UDP or ICE-TCP; `Plain` is RTP/RTCP over UDP
-//! with optional comedia (remote learnt from the first packet).
+//! Transports: what carries RTP/RTCP (and SCTP) between the SFU and one remote endpoint.
+//! One file per kind: `webrtc` (ICE-lite + DTLS + SRTP over UDP or ICE-TCP), `plain` (RTP/RTCP
+//! over UDP with comedia and signalled SRTP; also the PipeTransport), `direct` (packets to and
+//! from JS); `webrtc_server` is the WebRtcServer's demultiplexing tables.
+//!
+//! A transport owns its sockets' tuples, security contexts, SCTP association, counters and
+//! RTP listener tables; it turns datagrams into `InputOutcome`s and protects what it sends.
+//! It keeps the keys of its producers and consumers but never looks into them: what a packet
+//! means for them is the router's business.
 
-use crate::core::dtls::{DtlsRole, DtlsState, DtlsTransport};
-use crate::core::ice::{IceServer, IceState, Tuple};
+use crate::core::context::{field, trace_types, Ctx, Res};
+use crate::core::dtls::{DtlsCertificate, DtlsState};
+use crate::core::ice::Tuple;
+use crate::core::message::{CoreError, Output};
 use crate::core::rtp::TrafficCounter;
+use crate::core::sctp::SctpAssociation;
 use crate::core::srtp::SrtpContext;
 
+pub mod plain;
+pub mod webrtc;
 pub mod webrtc_server;
+
+pub use plain::Plain;
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+pub use webrtc::WebRtc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -67,55 +81,59 @@ impl LocalSocket {
     }
 }
 
-pub struct WebRtc {
-    pub ice: IceServer,
-    pub sockets: Vec<LocalSocket>,
-    pub candidates: Value,
-    pub dtls: Option<DtlsTransport>,
-    pub dtls_state: DtlsState,
-    pub local_role: Option<DtlsRole>,
-    pub remote_fingerprint: Option<(String, String)>,
-    pub srtp_in: Option<SrtpContext>,
-    pub srtp_out: Option<SrtpContext>,
-    pub remote_cert: Option<String>,
-    pub ice_consent_timeout: u64,
-    /// The WebRtcServer whose sockets this transport uses, if any.
-    pub server: Option<u32>,
-}
-
-impl WebRtc {
-    pub fn selected(&self) -> Option<Tuple> {
-        self.ice.selected
-    }
-    pub fn ice_state(&self) -> IceState {
-        self.ice.state
-    }
-}
-
-pub struct Plain {
-    pub socket: LocalSocket,
-    pub rtcp_socket: Option<LocalSocket>,
-    pub rtcp_mux: bool,
-    pub comedia: bool,
-    pub tuple: Option<SocketAddr>,
-    pub rtcp_tuple: Option<SocketAddr>,
-    pub srtp_in: Option<SrtpContext>,
-    pub srtp_out: Option<SrtpContext>,
-    pub srtp_params: Option<Value>,
-    /// connect() succeeded once (mediasoup allows it once).
-    pub connected: bool,
-    /// A PipeTransport (router-to-router): no comedia, RTCP muxed, optional RTX.
-    pub pipe: bool,
-    pub rtx: bool,
-}
-
 pub enum Flavor {
     WebRtc(Box<WebRtc>),
     Plain(Box<Plain>),
-    /// RTP and RTCP exchanged with the JS side as buffers (mediasoup's DirectTransport).
+    /// RTP and RTCP exchanged with the JS side as buffers (mediasoup's DirectTransport):
+    /// nothing to negotiate, nothing to protect, always able to carry media.
     Direct {
         max_message_size: u64,
     },
+}
+
+/// What a datagram carried, once the transport has unwrapped it (in place).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound {
+    /// Nothing for the router (STUN answered, DTLS progressed, or dropped and counted).
+    #[default]
+    Nothing,
+    /// The first n bytes of the datagram are an RTP packet.
+    Rtp(usize),
+    /// The first n bytes are an RTCP (compound) packet.
+    Rtcp(usize),
+    /// The first n bytes are an SCTP packet (SCTP over UDP).
+    Sctp(usize),
+}
+
+/// What the router must do after a transport handled an input.
+#[derive(Debug, Default)]
+pub struct InputOutcome {
+    pub inbound: Inbound,
+    /// SCTP packets that arrived as DTLS application data.
+    pub sctp_packets: Vec<Vec<u8>>,
+    /// ICE, DTLS or the remote tuple changed: whether the transport can carry media may have
+    /// changed, and its consumers must be told.
+    pub connectivity_changed: bool,
+    /// ICE validated this tuple (a WebRtcServer routes the transport's packets by it).
+    pub validated_tuple: Option<Tuple>,
+}
+
+impl InputOutcome {
+    pub fn inbound(inbound: Inbound) -> Self {
+        Self {
+            inbound,
+            ..Default::default()
+        }
+    }
+
+    pub fn merge(&mut self, other: InputOutcome) {
+        if other.inbound != Inbound::Nothing {
+            self.inbound = other.inbound;
+        }
+        self.sctp_packets.extend(other.sctp_packets);
+        self.connectivity_changed |= other.connectivity_changed;
+        self.validated_tuple = self.validated_tuple.or(other.validated_tuple);
+    }
 }
 
 pub struct Transport {
@@ -145,7 +163,7 @@ pub struct Transport {
     pub trace_types: Vec<String>,
     pub closed: bool,
     /// SCTP association for data channels (enableSctp).
-    pub sctp: Option<crate::core::sctp::SctpAssociation>,
+    pub sctp: Option<SctpAssociation>,
     pub data_producers: Vec<u32>,
     pub data_consumers: Vec<u32>,
     /// Incoming SCTP stream id → data producer.
@@ -276,6 +294,311 @@ impl Transport {
                 })
             }
             _ => None,
+        }
+    }
+}
+
+impl Transport {
+    /// A datagram (or de-framed TCP message) on one of the transport's sockets.
+    pub fn input(
+        &mut self,
+        ctx: &mut Ctx,
+        cert: &DtlsCertificate,
+        tuple: Tuple,
+        data: &mut [u8],
+    ) -> InputOutcome {
+        match self.flavor {
+            Flavor::WebRtc(_) => webrtc::input(self, ctx, cert, tuple, data),
+            Flavor::Plain(_) => plain::input(self, ctx, tuple, data),
+            Flavor::Direct { .. } => InputOutcome::default(),
+        }
+    }
+
+    /// `transport.connect`.
+    pub fn connect(&mut self, ctx: &mut Ctx, cert: &DtlsCertificate, d: &Value) -> Res {
+        match self.flavor {
+            Flavor::WebRtc(_) => webrtc::connect(self, ctx, cert, d),
+            Flavor::Plain(_) => plain::connect(self, ctx, d),
+            Flavor::Direct { .. } => Ok(Value::Null),
+        }
+    }
+
+    /// Timers of the transport's protocols (ICE consent, DTLS retransmission).
+    pub fn tick(&mut self, ctx: &mut Ctx, cert: &DtlsCertificate) -> InputOutcome {
+        match self.flavor {
+            Flavor::WebRtc(_) => webrtc::tick(self, ctx, cert),
+            _ => InputOutcome::default(),
+        }
+    }
+
+    /// Requests that only touch the transport's own settings.
+    pub fn handle_request(&mut self, m: &str, d: &Value) -> Res {
+        match m {
+            "transport.setMaxIncomingBitrate" => {
+                self.max_incoming_bitrate = field(d, "bitrate")?.as_u64().unwrap_or(0);
+                Ok(Value::Null)
+            }
+            "transport.setMaxOutgoingBitrate" => {
+                let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
+                if b != 0 && self.min_outgoing_bitrate != 0 && b < self.min_outgoing_bitrate {
+                    return Err(CoreError::type_error(
+                        "maxOutgoingBitrate must be >= minOutgoingBitrate",
+                    ));
+                }
+                self.max_outgoing_bitrate = b;
+                Ok(Value::Null)
+            }
+            "transport.setMinOutgoingBitrate" => {
+                let b = field(d, "bitrate")?.as_u64().unwrap_or(0);
+                if b != 0 && self.max_outgoing_bitrate != 0 && b > self.max_outgoing_bitrate {
+                    return Err(CoreError::type_error(
+                        "minOutgoingBitrate must be <= maxOutgoingBitrate",
+                    ));
+                }
+                self.min_outgoing_bitrate = b;
+                Ok(Value::Null)
+            }
+            "transport.enableTraceEvent" => {
+                self.trace_types = trace_types(d, &["probation", "bwe"]);
+                Ok(Value::Null)
+            }
+            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
+    }
+
+    /// Sends an RTP or RTCP packet to the remote (protecting it when SRTP is on); to JS for a
+    /// DirectTransport's RTCP. Returns whether it went out.
+    pub fn transmit(&mut self, ctx: &mut Ctx, mut pkt: Vec<u8>, rtcp: bool, rtx: bool) -> bool {
+        let now = ctx.now;
+        let len = pkt.len();
+        if matches!(self.flavor, Flavor::Direct { .. }) {
+            if rtcp {
+                self.send.add(now, len);
+                ctx.outputs.push_back(Output::Binary {
+                    target: self.id.clone(),
+                    event: "rtcp",
+                    data: pkt,
+                    ppid: 0,
+                });
+            }
+            return rtcp;
+        }
+        let Some((socket, to, srtp)) = self.destination(rtcp) else {
+            return false;
+        };
+        if let Some(srtp) = srtp {
+            let r = if rtcp {
+                srtp.protect_rtcp(&mut pkt)
+            } else {
+                srtp.protect_rtp(&mut pkt)
+            };
+            if r.is_err() {
+                return false;
+            }
+        }
+        self.send.add(now, pkt.len());
+        if !rtcp {
+            if rtx {
+                self.rtx_send.add(now, len);
+            } else {
+                self.rtp_send.add(now, len);
+            }
+        }
+        ctx.outputs.push_back(Output::Transmit {
+            socket,
+            to,
+            data: pkt,
+        });
+        true
+    }
+
+    /// Sends the SCTP packets the association queued (inside DTLS, or as UDP datagrams).
+    pub fn flush_sctp(&mut self, ctx: &mut Ctx) {
+        let Some(sctp) = self.sctp.as_mut() else {
+            return;
+        };
+        let mut packets = Vec::new();
+        while let Some(ps) = sctp.poll_transmit(ctx.now) {
+            packets.extend(ps);
+        }
+        if packets.is_empty() {
+            return;
+        }
+        match &mut self.flavor {
+            Flavor::WebRtc(w) => {
+                let (Some(dtls), Some(sel)) = (w.dtls.as_mut(), w.ice.selected) else {
+                    return;
+                };
+                for p in packets {
+                    dtls.send_application_data(&p);
+                }
+                while let Some(d) = dtls.pop_outgoing() {
+                    ctx.outputs.push_back(Output::Transmit {
+                        socket: sel.socket,
+                        to: sel.remote,
+                        data: d,
+                    });
+                }
+            }
+            Flavor::Plain(p) => {
+                let Some(to) = p.tuple else { return };
+                for pk in packets {
+                    ctx.outputs.push_back(Output::Transmit {
+                        socket: p.socket.id,
+                        to,
+                        data: pk.to_vec(),
+                    });
+                }
+            }
+            Flavor::Direct { .. } => {}
+        }
+    }
+
+    /// The transport's own part of `transport.dump` (the router adds its objects' ids).
+    pub fn dump(&self, fingerprints: Value) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "direct": false,
+            "mapRtxSsrcConsumerId": [],
+            "recvRtpHeaderExtensions": {},
+            "maxMessageSize": 262144,
+            "traceEventTypes": self.trace_types,
+        });
+        let sctp_state = self
+            .sctp
+            .as_ref()
+            .map_or(Value::Null, |s| json!(s.state.as_str()));
+        match &self.flavor {
+            Flavor::Direct { max_message_size } => {
+                v["direct"] = json!(true);
+                v["maxMessageSize"] = json!(max_message_size);
+            }
+            Flavor::WebRtc(w) => {
+                v["iceRole"] = json!("controlled");
+                v["iceParameters"] = json!({ "usernameFragment": w.ice.ufrag, "password": w.ice.pwd, "iceLite": true });
+                v["iceCandidates"] = w.candidates.clone();
+                v["iceState"] = json!(w.ice.state.as_str());
+                v["iceSelectedTuple"] = self.tuple_json().unwrap_or(Value::Null);
+                v["dtlsParameters"] = json!({ "role": "auto", "fingerprints": fingerprints });
+                v["dtlsState"] = json!(w.dtls_state.as_str());
+                v["iceConsentTimeout"] = json!(w.ice_consent_timeout);
+                v["sctpParameters"] = self.sctp_parameters();
+                v["sctpState"] = sctp_state;
+            }
+            Flavor::Plain(p) if p.pipe => {
+                v["tuple"] = self.tuple_json().unwrap_or(Value::Null);
+                v["rtx"] = json!(p.rtx);
+                v["sctpParameters"] = self.sctp_parameters();
+                v["sctpState"] = sctp_state;
+                v["srtpParameters"] = p.srtp_params.clone().unwrap_or(Value::Null);
+            }
+            Flavor::Plain(p) => {
+                v["rtcpMux"] = json!(p.rtcp_mux);
+                v["comedia"] = json!(p.comedia);
+                v["sctpParameters"] = self.sctp_parameters();
+                v["sctpState"] = sctp_state;
+                v["tuple"] = self.tuple_json().unwrap_or(Value::Null);
+                v["rtcpTuple"] = self.rtcp_tuple_json().unwrap_or(Value::Null);
+                v["srtpParameters"] = p.srtp_params.clone().unwrap_or(Value::Null);
+            }
+        }
+        v
+    }
+
+    /// `transport.getStats`.
+    pub fn stats(&mut self, ctx: &Ctx) -> Value {
+        let now = ctx.now;
+        let mut v = json!({
+            "transportId": self.id,
+            "timestamp": ctx.unix_ms(),
+            "bytesReceived": self.recv.bytes,
+            "recvBitrate": self.recv.rate.rate(now),
+            "bytesSent": self.send.bytes,
+            "sendBitrate": self.send.rate.rate(now),
+            "rtpBytesReceived": self.rtp_recv.bytes,
+            "rtpRecvBitrate": self.rtp_recv.rate.rate(now),
+            "rtpBytesSent": self.rtp_send.bytes,
+            "rtpSendBitrate": self.rtp_send.rate.rate(now),
+            "rtxBytesReceived": self.rtx_recv.bytes,
+            "rtxRecvBitrate": self.rtx_recv.rate.rate(now),
+            "rtxBytesSent": self.rtx_send.bytes,
+            "rtxSendBitrate": self.rtx_send.rate.rate(now),
+            "probationBytesSent": 0,
+            "probationSendBitrate": 0,
+        });
+        if self.max_incoming_bitrate > 0 {
+            v["maxIncomingBitrate"] = json!(self.max_incoming_bitrate);
+        }
+        let tuple = self.tuple_json();
+        match &self.flavor {
+            Flavor::Direct { .. } => v["type"] = json!("direct-transport"),
+            Flavor::WebRtc(w) => {
+                v["type"] = json!("webrtc-transport");
+                if let Some(s) = &self.sctp {
+                    v["sctpState"] = json!(s.state.as_str());
+                }
+                v["availableOutgoingBitrate"] = json!(self.initial_available_outgoing_bitrate);
+                v["iceRole"] = json!("controlled");
+                v["iceState"] = json!(w.ice.state.as_str());
+                v["dtlsState"] = json!(w.dtls_state.as_str());
+                if let Some(tu) = tuple {
+                    v["iceSelectedTuple"] = tu;
+                }
+            }
+            Flavor::Plain(p) if p.pipe => {
+                v["type"] = json!("pipe-transport");
+                if let Some(tu) = tuple {
+                    v["tuple"] = tu;
+                }
+            }
+            Flavor::Plain(p) => {
+                v["type"] = json!("plain-rtp-transport");
+                v["rtcpMux"] = json!(p.rtcp_mux);
+                v["comedia"] = json!(p.comedia);
+                if let Some(tu) = tuple {
+                    v["tuple"] = tu;
+                }
+                if let Some(tu) = self.rtcp_tuple_json() {
+                    v["rtcpTuple"] = tu;
+                }
+            }
+        }
+        Value::Array(vec![v])
+    }
+
+    /// The SCTP association asked for with `enableSctp` (streams and message size as given).
+    pub fn sctp_from_request(d: &Value) -> Option<SctpAssociation> {
+        if !d
+            .get("enableSctp")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            return None;
+        }
+        let streams = &d["numSctpStreams"];
+        let os = streams["OS"].as_u64().unwrap_or(1024).clamp(1, 65535) as u16;
+        let mis = streams["MIS"].as_u64().unwrap_or(1024).clamp(1, 65535) as u16;
+        let max = d
+            .get("maxSctpMessageSize")
+            .or_else(|| d.get("maxReceiveMessageSize"))
+            .and_then(Value::as_u64)
+            .unwrap_or(262_144);
+        Some(SctpAssociation::new(os, mis, max))
+    }
+
+    pub fn sctp_parameters(&self) -> Value {
+        match &self.sctp {
+            Some(s) => {
+                json!({ "port": 5000, "OS": s.os, "MIS": s.mis, "maxMessageSize": s.max_message_size })
+            }
+            None => Value::Null,
+        }
+    }
+
+    /// The transport closes: DTLS says goodbye to the remote.
+    pub fn close(&mut self, ctx: &mut Ctx) {
+        if let Flavor::WebRtc(w) = &mut self.flavor {
+            webrtc::close(w, ctx);
         }
     }
 }
