@@ -12,6 +12,7 @@ pub mod log;
 pub mod message;
 pub mod observers;
 pub mod producer;
+pub mod router;
 pub mod rtcp;
 pub mod rtp;
 pub mod sctp;

@@ -1,6 +1,7 @@
 //! RTP: the packet view, header-extension URIs, rate and loss accounting.
 
 pub mod packet;
+pub mod params;
 
 use std::time::{Duration, Instant};
 
