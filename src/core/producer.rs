@@ -3,8 +3,13 @@
 //! asks for them again with NACKs, and turns keyframe requests into PLI/FIR.
 
 use crate::core::codecs::CodecKind;
+use crate::core::context::{field, str_field, trace_types, Ctx};
+use crate::core::message::CoreError;
 use crate::core::rtcp::{self, ReportBlock};
 use crate::core::rtp::packet::SeqExtender;
+use crate::core::rtp::params::{
+    ext_ids_of, has_fb, normalize_rtp_parameters, validate_producer_parameters,
+};
 use crate::core::rtp::{ExtIds, TrafficCounter};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -293,8 +298,132 @@ pub struct Producer {
 }
 
 impl Producer {
+    /// A producer from `transport.produce`: codecs with their mapped payload types and RTCP
+    /// feedback, encodings with their mapped SSRCs (the facade's ortc computed the mapping).
+    pub fn from_request(
+        id: String,
+        d: &Value,
+        transport: u32,
+        rtcp_ssrc: u32,
+        now: Instant,
+    ) -> Result<Self, CoreError> {
+        let kind = str_field(d, "kind")?.to_string();
+        let mut rtp = field(d, "rtpParameters")?.clone();
+        let mapping = field(d, "rtpMapping")?;
+        validate_producer_parameters(&rtp, mapping)?;
+        normalize_rtp_parameters(&mut rtp);
+        let mut codecs = Vec::new();
+        for c in field(&rtp, "codecs")?.as_array().into_iter().flatten() {
+            let pt = field(c, "payloadType")?.as_u64().unwrap_or(0) as u8;
+            let mime = str_field(c, "mimeType")?.to_string();
+            let mapped = mapping["codecs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| m["payloadType"].as_u64() == Some(pt as u64))
+                .and_then(|m| m["mappedPayloadType"].as_u64())
+                .ok_or_else(|| CoreError::type_error(format!("no mapping for payloadType {pt}")))?
+                as u8;
+            let apt = if mime.to_ascii_lowercase().ends_with("/rtx") {
+                c["parameters"]["apt"].as_u64().map(|a| a as u8)
+            } else {
+                None
+            };
+            codecs.push(ProducerCodec {
+                pt,
+                mapped_pt: mapped,
+                kind: CodecKind::from_mime(&mime),
+                clock_rate: c["clockRate"].as_u64().unwrap_or(90000) as u32,
+                mime,
+                apt,
+                nack: has_fb(c, "nack", ""),
+                pli: has_fb(c, "nack", "pli"),
+                fir: has_fb(c, "ccm", "fir"),
+            });
+        }
+        let mut encodings = Vec::new();
+        let maps = mapping["encodings"].as_array().cloned().unwrap_or_default();
+        for (i, e) in field(&rtp, "encodings")?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            encodings.push(ProducerEncoding {
+                ssrc: e["ssrc"].as_u64().map(|s| s as u32),
+                rid: e["rid"].as_str().map(str::to_string),
+                rtx_ssrc: e["rtx"]["ssrc"].as_u64().map(|s| s as u32),
+                mapped_ssrc: maps
+                    .get(i)
+                    .and_then(|m| m["mappedSsrc"].as_u64())
+                    .unwrap_or(0) as u32,
+            });
+        }
+        let ptype = match d.get("type").and_then(Value::as_str) {
+            Some("simulcast") => ProducerType::Simulcast,
+            Some("svc") => ProducerType::Svc,
+            _ => ProducerType::Simple,
+        };
+        let paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
+        let delay = d
+            .get("keyFrameRequestDelay")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let n = encodings.len();
+        Ok(Producer {
+            id,
+            transport,
+            kind,
+            ptype,
+            paused,
+            codecs,
+            streams: (0..n).map(|_| None).collect(),
+            encodings,
+            ext_ids: ext_ids_of(&rtp),
+            consumers: Vec::new(),
+            rtp_parameters: rtp,
+            consumable_rtp_parameters: d
+                .get("consumableRtpParameters")
+                .cloned()
+                .unwrap_or(Value::Null),
+            key_frame_request_delay: Duration::from_millis(delay),
+            rtcp_ssrc,
+            created: now,
+            last_scores: Vec::new(),
+            observers: Vec::new(),
+            video_orientation: None,
+            trace_types: Vec::new(),
+        })
+    }
+
     fn codec_for_pt(&self, pt: u8) -> Option<usize> {
         self.codecs.iter().position(|c| c.pt == pt)
+    }
+
+    /// The producer's own requests: dump, stats, trace types (pause and resume also reach
+    /// its consumers and are the router's).
+    pub fn handle_request(&mut self, ctx: &Ctx, m: &str, d: &Value) -> Result<Value, CoreError> {
+        match m {
+            "producer.dump" => Ok(json!({
+                "id": self.id,
+                "kind": self.kind,
+                "type": self.ptype.as_str(),
+                "rtpParameters": self.rtp_parameters,
+                "rtpMapping": {
+                    "codecs": self.codecs.iter().map(|c| json!({ "payloadType": c.pt, "mappedPayloadType": c.mapped_pt })).collect::<Vec<_>>(),
+                    "encodings": self.encodings.iter().map(|e| json!({ "ssrc": e.ssrc, "rid": e.rid, "mappedSsrc": e.mapped_ssrc })).collect::<Vec<_>>(),
+                },
+                "rtpStreams": self.streams.iter().flatten().map(|s| json!({ "params": { "ssrc": s.ssrc, "rid": s.rid, "rtxSsrc": s.rtx_ssrc }, "score": s.score })).collect::<Vec<_>>(),
+                "traceEventTypes": self.trace_types,
+                "paused": self.paused,
+            })),
+            "producer.getStats" => Ok(self.stats_json(ctx.now, ctx.unix_ms())),
+            "producer.enableTraceEvent" => {
+                self.trace_types = trace_types(d, &["rtp", "keyframe", "nack", "pli", "fir", "sr"]);
+                Ok(Value::Null)
+            }
+            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
     }
 
     /// Finds (or creates, on first sight) the stream an RTP packet belongs to.

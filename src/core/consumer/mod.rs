@@ -1,7 +1,21 @@
 //! Consumer: the sending side towards one remote endpoint for one producer. Rewrites SSRC,
 //! sequence number, timestamp, payload type and header extensions; keeps sent packets for
 //! retransmission (RTX, RFC 4588) on NACK; waits for a keyframe after (re)starting; writes
-//! sender reports.
+//! sender reports; answers its own requests (dump, stats, pause, priority, layers, traces).
+//!
+//! One file per kind behind `ConsumerType`: `simple.rs` (one encoding), `pipe.rs` (every
+//! encoding). A kind decides which producer encodings feed which outgoing streams; the rest is
+//! common. A consumer owns its streams and counters; it never reaches its producer or its
+//! transport: what it needs from them (a keyframe, a packet sent) it returns to the router.
+
+pub mod pipe;
+pub mod simple;
+
+use crate::core::context::{field, str_field, trace_types, Ctx};
+use crate::core::message::CoreError;
+use crate::core::rtp::params::{clamp_layers, normalize_rtp_parameters};
+use pipe::Pipe;
+use simple::Simple;
 
 use crate::core::codecs::CodecKind;
 use crate::core::rtcp::{self, ReportBlock, SenderInfo};
@@ -41,6 +55,73 @@ impl SeqRewriter {
             self.last_out = out;
         }
         out
+    }
+}
+
+/// What a consumer's request asks of the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerEffect {
+    None,
+    /// Ask the producer for a keyframe (resumed, or `requestKeyFrame()`).
+    RequestKeyFrame,
+}
+
+/// The consumer kinds, dispatched statically on the packet path.
+pub enum ConsumerType {
+    Simple(Simple),
+    Pipe(Pipe),
+}
+
+impl ConsumerType {
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "pipe" => Self::Pipe(Pipe),
+            "simulcast" => Self::Simple(Simple {
+                type_name: "simulcast",
+                encoding: 0,
+            }),
+            "svc" => Self::Simple(Simple {
+                type_name: "svc",
+                encoding: 0,
+            }),
+            _ => Self::Simple(Simple {
+                type_name: "simple",
+                encoding: 0,
+            }),
+        }
+    }
+
+    /// mediasoup's `consumer.type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Simple(s) => s.type_name,
+            Self::Pipe(_) => "pipe",
+        }
+    }
+
+    /// The outgoing stream (of `streams`) that producer encoding `encoding` goes out on.
+    fn stream_for(&self, encoding: usize, streams: usize) -> Option<usize> {
+        match self {
+            Self::Simple(s) => s.stream_for(encoding),
+            Self::Pipe(p) => p.stream_for(encoding, streams),
+        }
+    }
+
+    /// The producer encoding feeding outgoing stream `stream`.
+    fn encoding_of(&self, stream: usize) -> usize {
+        match self {
+            Self::Simple(s) => s.encoding,
+            Self::Pipe(_) => stream,
+        }
+    }
+
+    /// The producer encoding whose score is the consumer's `producerScore`; None when every
+    /// encoding feeds it (a pipe consumer, reported as fully fed, as mediasoup does).
+    pub fn scored_encoding(&self) -> Option<usize> {
+        match self {
+            Self::Simple(s) => Some(s.encoding),
+            Self::Pipe(_) => None,
+        }
     }
 }
 
@@ -165,7 +246,7 @@ pub struct Consumer {
     pub transport: u32,
     pub producer: u32,
     pub kind: String,
-    pub ctype: String,
+    pub ctype: ConsumerType,
     pub paused: bool,
     pub producer_paused: bool,
     pub streams: Vec<OutStream>,
@@ -174,8 +255,6 @@ pub struct Consumer {
     pub exts: Vec<(u8, ExtUri)>,
     pub mid: Option<String>,
     pub cname: String,
-    /// The producer encoding a non-pipe consumer forwards.
-    pub encoding: usize,
     pub nack_count: u64,
     pub nack_packet_count: u64,
     pub pli_count: u64,
@@ -195,6 +274,107 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// A consumer from `transport.consume`: its outgoing streams (SSRC, RTX SSRC), codecs,
+    /// header extensions, MID and CNAME as the facade's ortc computed them.
+    pub fn from_request(
+        id: String,
+        producer_id: String,
+        tk: u32,
+        pk: u32,
+        d: &Value,
+    ) -> Result<Self, CoreError> {
+        let kind = str_field(d, "kind")?.to_string();
+        let mut rtp = field(d, "rtpParameters")?.clone();
+        normalize_rtp_parameters(&mut rtp);
+        let ctype =
+            ConsumerType::from_name(d.get("type").and_then(Value::as_str).unwrap_or("simple"));
+        let video = kind == "video";
+        let mut streams = Vec::new();
+        for (i, e) in rtp["encodings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let ssrc = e["ssrc"].as_u64().ok_or_else(|| {
+                CoreError::type_error(format!("missing rtpParameters.encodings[{i}].ssrc"))
+            })?;
+            let rtx = e["rtx"]["ssrc"].as_u64().map(|s| s as u32);
+            streams.push(OutStream::new(ssrc as u32, rtx, video));
+        }
+        if streams.is_empty() {
+            return Err(CoreError::type_error("empty rtpParameters.encodings"));
+        }
+        // A non-pipe consumer sends one stream whatever the producer has.
+        if !matches!(ctype, ConsumerType::Pipe(_)) {
+            streams.truncate(1);
+        }
+        let all: Vec<&Value> = rtp["codecs"].as_array().into_iter().flatten().collect();
+        let mut codecs = Vec::new();
+        for c in &all {
+            let mime = c["mimeType"].as_str().unwrap_or("").to_string();
+            if mime.to_ascii_lowercase().ends_with("/rtx") {
+                continue;
+            }
+            let pt = c["payloadType"].as_u64().unwrap_or(0) as u8;
+            let rtx_pt = all
+                .iter()
+                .find(|r| r["parameters"]["apt"].as_u64() == Some(pt as u64))
+                .and_then(|r| r["payloadType"].as_u64())
+                .map(|p| p as u8);
+            codecs.push(ConsumerCodec {
+                pt,
+                rtx_pt,
+                kind: CodecKind::from_mime(&mime),
+                clock_rate: c["clockRate"].as_u64().unwrap_or(90000) as u32,
+                mime,
+            });
+        }
+        let exts = rtp["headerExtensions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                Some((
+                    e["id"].as_u64()? as u8,
+                    ExtUri::from_uri(e["uri"].as_str()?)?,
+                ))
+            })
+            .collect();
+        let mid = rtp["mid"].as_str().map(str::to_string);
+        let cname = rtp["rtcp"]["cname"]
+            .as_str()
+            .unwrap_or("peerwave")
+            .to_string();
+        let mut c = Consumer::new(
+            id,
+            producer_id,
+            tk,
+            pk,
+            kind,
+            ctype,
+            streams,
+            codecs,
+            exts,
+            mid,
+            cname,
+            rtp,
+        );
+        c.paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
+        c.ignore_dtx = d.get("ignoreDtx").and_then(Value::as_bool).unwrap_or(false);
+        if matches!(c.ctype.name(), "simulcast" | "svc") {
+            let pl = d.get("preferredLayers");
+            let spatial = pl
+                .and_then(|l| l.get("spatialLayer"))
+                .and_then(Value::as_u64);
+            let temporal = pl
+                .and_then(|l| l.get("temporalLayer"))
+                .and_then(Value::as_u64);
+            c.preferred_layers = Some(clamp_layers(&c.rtp_parameters, spatial, temporal));
+        }
+        Ok(c)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: String,
@@ -202,7 +382,7 @@ impl Consumer {
         transport: u32,
         producer: u32,
         kind: String,
-        ctype: String,
+        ctype: ConsumerType,
         streams: Vec<OutStream>,
         codecs: Vec<ConsumerCodec>,
         exts: Vec<(u8, ExtUri)>,
@@ -224,7 +404,6 @@ impl Consumer {
             exts,
             mid,
             cname,
-            encoding: 0,
             nack_count: 0,
             nack_packet_count: 0,
             pli_count: 0,
@@ -240,8 +419,83 @@ impl Consumer {
         }
     }
 
+    /// The consumer's own requests. Returns the response (the router completes dump and
+    /// stats with its producer's part) and whether a keyframe is needed.
+    pub fn handle_request(
+        &mut self,
+        ctx: &Ctx,
+        m: &str,
+        d: &Value,
+    ) -> Result<(Value, ConsumerEffect), CoreError> {
+        let none = ConsumerEffect::None;
+        match m {
+            "consumer.dump" => Ok((
+                json!({
+                    "id": self.id,
+                    "producerId": self.producer_id,
+                    "kind": self.kind,
+                    "type": self.ctype.name(),
+                    "rtpParameters": self.rtp_parameters,
+                    "supportedCodecPayloadTypes": self.codecs.iter().map(|x| x.pt).collect::<Vec<_>>(),
+                    "traceEventTypes": self.trace_types,
+                    "paused": self.paused,
+                    "producerPaused": self.producer_paused,
+                    "priority": self.priority,
+                }),
+                none,
+            )),
+            "consumer.getStats" => {
+                Ok((Value::Array(self.stats_json(ctx.now, ctx.unix_ms())), none))
+            }
+            "consumer.pause" => {
+                self.paused = true;
+                Ok((Value::Null, none))
+            }
+            "consumer.resume" => {
+                let mut effect = none;
+                if self.paused {
+                    self.paused = false;
+                    if self.is_active() {
+                        self.restart();
+                        effect = ConsumerEffect::RequestKeyFrame;
+                    }
+                }
+                Ok((Value::Null, effect))
+            }
+            "consumer.requestKeyFrame" => Ok((Value::Null, ConsumerEffect::RequestKeyFrame)),
+            "consumer.setPriority" => {
+                let p = field(d, "priority")?
+                    .as_u64()
+                    .filter(|p| *p >= 1)
+                    .ok_or_else(|| CoreError::type_error("wrong priority"))?;
+                self.priority = p.min(255) as u8;
+                Ok((json!({ "priority": self.priority }), none))
+            }
+            "consumer.setPreferredLayers" => {
+                if matches!(self.ctype.name(), "simple" | "pipe") {
+                    return Ok((Value::Null, none));
+                }
+                let spatial = field(d, "spatialLayer")?
+                    .as_u64()
+                    .ok_or_else(|| CoreError::type_error("wrong spatialLayer"))?;
+                let layers = clamp_layers(
+                    &self.rtp_parameters,
+                    Some(spatial),
+                    d.get("temporalLayer").and_then(Value::as_u64),
+                );
+                self.preferred_layers = Some(layers.clone());
+                Ok((layers, none))
+            }
+            "consumer.enableTraceEvent" => {
+                self.trace_types = trace_types(d, &["rtp", "keyframe", "nack", "pli", "fir"]);
+                Ok((Value::Null, none))
+            }
+            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+        }
+    }
+
     pub fn is_pipe(&self) -> bool {
-        self.ctype == "pipe"
+        matches!(self.ctype, ConsumerType::Pipe(_))
     }
 
     pub fn is_active(&self) -> bool {
@@ -254,7 +508,7 @@ impl Consumer {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.keyframe_required)
-            .map(|(i, _)| if self.is_pipe() { i } else { self.encoding })
+            .map(|(i, _)| self.ctype.encoding_of(i))
     }
 
     /// All SSRCs this consumer sends (media and RTX).
@@ -280,11 +534,12 @@ impl Consumer {
 
     /// Index of the outgoing stream a producer encoding maps to, if this consumer sends it.
     fn stream_for(&self, encoding: usize) -> Option<usize> {
-        if self.is_pipe() {
-            (encoding < self.streams.len()).then_some(encoding)
-        } else {
-            (encoding == self.encoding).then_some(0)
-        }
+        self.ctype.stream_for(encoding, self.streams.len())
+    }
+
+    /// The producer encodings this consumer forwards (one per outgoing stream).
+    pub fn encodings(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.streams.len()).map(|i| self.ctype.encoding_of(i))
     }
 
     /// Writes the rewritten packet into `out` (cleared first). Returns false if the packet is

@@ -4,15 +4,10 @@
 //! consumer waits; a transport's connection activates its consumers).
 
 use super::Graph;
-use crate::core::codecs::CodecKind;
-use crate::core::consumer::{Consumer, ConsumerCodec, OutStream};
-use crate::core::context::{field, str_field, trace_types, Ctx, Res};
+use crate::core::consumer::{Consumer, ConsumerEffect};
+use crate::core::context::{str_field, Ctx, Res};
 use crate::core::message::CoreError;
-use crate::core::producer::{Producer, ProducerCodec, ProducerEncoding, ProducerType};
-use crate::core::rtp::params::{
-    clamp_layers, ext_ids_of, has_fb, normalize_rtp_parameters, validate_producer_parameters,
-};
-use crate::core::rtp::ExtUri;
+use crate::core::producer::Producer;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -29,71 +24,11 @@ impl Graph {
                 "a Producer with same producerId already exists [producerId:{id}]"
             )));
         }
-        let kind = str_field(d, "kind")?.to_string();
-        let mut rtp = field(d, "rtpParameters")?.clone();
-        let mapping = field(d, "rtpMapping")?;
-        validate_producer_parameters(&rtp, mapping)?;
-        normalize_rtp_parameters(&mut rtp);
-        let mut codecs = Vec::new();
-        for c in field(&rtp, "codecs")?.as_array().into_iter().flatten() {
-            let pt = field(c, "payloadType")?.as_u64().unwrap_or(0) as u8;
-            let mime = str_field(c, "mimeType")?.to_string();
-            let mapped = mapping["codecs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|m| m["payloadType"].as_u64() == Some(pt as u64))
-                .and_then(|m| m["mappedPayloadType"].as_u64())
-                .ok_or_else(|| CoreError::type_error(format!("no mapping for payloadType {pt}")))?
-                as u8;
-            let apt = if mime.to_ascii_lowercase().ends_with("/rtx") {
-                c["parameters"]["apt"].as_u64().map(|a| a as u8)
-            } else {
-                None
-            };
-            codecs.push(ProducerCodec {
-                pt,
-                mapped_pt: mapped,
-                kind: CodecKind::from_mime(&mime),
-                clock_rate: c["clockRate"].as_u64().unwrap_or(90000) as u32,
-                mime,
-                apt,
-                nack: has_fb(c, "nack", ""),
-                pli: has_fb(c, "nack", "pli"),
-                fir: has_fb(c, "ccm", "fir"),
-            });
-        }
-        let mut encodings = Vec::new();
-        let maps = mapping["encodings"].as_array().cloned().unwrap_or_default();
-        for (i, e) in field(&rtp, "encodings")?
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            encodings.push(ProducerEncoding {
-                ssrc: e["ssrc"].as_u64().map(|s| s as u32),
-                rid: e["rid"].as_str().map(str::to_string),
-                rtx_ssrc: e["rtx"]["ssrc"].as_u64().map(|s| s as u32),
-                mapped_ssrc: maps
-                    .get(i)
-                    .and_then(|m| m["mappedSsrc"].as_u64())
-                    .unwrap_or(0) as u32,
-            });
-        }
-        let ptype = match d.get("type").and_then(Value::as_str) {
-            Some("simulcast") => ProducerType::Simulcast,
-            Some("svc") => ProducerType::Svc,
-            _ => ProducerType::Simple,
-        };
-        let paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
-        let delay = d
-            .get("keyFrameRequestDelay")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
         let t = self.transports.get_mut(&tk).expect("checked");
+        let producer = Producer::from_request(id.clone(), d, tk, t.rtcp_ssrc, ctx.now)?;
+        let ptype = producer.ptype;
         // Conflicts in the RTP listener, as mediasoup checks them.
-        for e in &encodings {
+        for e in &producer.encodings {
             for s in [e.ssrc, e.rtx_ssrc].into_iter().flatten() {
                 if t.ssrc_map.contains_key(&s) {
                     return Err(CoreError::error(format!(
@@ -102,7 +37,11 @@ impl Graph {
                 }
             }
         }
-        let mid = rtp.get("mid").and_then(Value::as_str).map(str::to_string);
+        let mid = producer
+            .rtp_parameters
+            .get("mid")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if let Some(m) = &mid {
             if t.mid_map.contains_key(m) {
                 return Err(CoreError::error(format!(
@@ -110,31 +49,6 @@ impl Graph {
                 )));
             }
         }
-        let n = encodings.len();
-        let producer = Producer {
-            id: id.clone(),
-            transport: tk,
-            kind,
-            ptype,
-            paused,
-            codecs,
-            streams: (0..n).map(|_| None).collect(),
-            encodings,
-            ext_ids: ext_ids_of(&rtp),
-            consumers: Vec::new(),
-            rtp_parameters: rtp,
-            consumable_rtp_parameters: d
-                .get("consumableRtpParameters")
-                .cloned()
-                .unwrap_or(Value::Null),
-            key_frame_request_delay: Duration::from_millis(delay),
-            rtcp_ssrc: t.rtcp_ssrc,
-            created: ctx.now,
-            last_scores: Vec::new(),
-            observers: Vec::new(),
-            video_orientation: None,
-            trace_types: Vec::new(),
-        };
         let pk = self.producer_ids.insert(&id);
         for e in &producer.encodings {
             for s in [e.ssrc, e.rtx_ssrc].into_iter().flatten() {
@@ -163,94 +77,11 @@ impl Graph {
         let pk = self.producer_ids.get(&producer_id).ok_or_else(|| {
             CoreError::not_found(format!("Producer not found [producerId:{producer_id}]"))
         })?;
-        let kind = str_field(d, "kind")?.to_string();
-        let mut rtp = field(d, "rtpParameters")?.clone();
-        normalize_rtp_parameters(&mut rtp);
-        let ctype = d
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("simple")
-            .to_string();
-        let video = kind == "video";
-        let mut streams = Vec::new();
-        for (i, e) in rtp["encodings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let ssrc = e["ssrc"].as_u64().ok_or_else(|| {
-                CoreError::type_error(format!("missing rtpParameters.encodings[{i}].ssrc"))
-            })?;
-            let rtx = e["rtx"]["ssrc"].as_u64().map(|s| s as u32);
-            streams.push(OutStream::new(ssrc as u32, rtx, video));
-        }
-        if streams.is_empty() {
-            return Err(CoreError::type_error("empty rtpParameters.encodings"));
-        }
-        // A non-pipe consumer sends one stream whatever the producer has.
-        if ctype != "pipe" {
-            streams.truncate(1);
-        }
-        let all: Vec<&Value> = rtp["codecs"].as_array().into_iter().flatten().collect();
-        let mut codecs = Vec::new();
-        for c in &all {
-            let mime = c["mimeType"].as_str().unwrap_or("").to_string();
-            if mime.to_ascii_lowercase().ends_with("/rtx") {
-                continue;
-            }
-            let pt = c["payloadType"].as_u64().unwrap_or(0) as u8;
-            let rtx_pt = all
-                .iter()
-                .find(|r| r["parameters"]["apt"].as_u64() == Some(pt as u64))
-                .and_then(|r| r["payloadType"].as_u64())
-                .map(|p| p as u8);
-            codecs.push(ConsumerCodec {
-                pt,
-                rtx_pt,
-                kind: CodecKind::from_mime(&mime),
-                clock_rate: c["clockRate"].as_u64().unwrap_or(90000) as u32,
-                mime,
-            });
-        }
-        let exts = rtp["headerExtensions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| {
-                Some((
-                    e["id"].as_u64()? as u8,
-                    ExtUri::from_uri(e["uri"].as_str()?)?,
-                ))
-            })
-            .collect();
-        let mid = rtp["mid"].as_str().map(str::to_string);
-        let cname = rtp["rtcp"]["cname"]
-            .as_str()
-            .unwrap_or("peerwave")
-            .to_string();
-        let mut c = Consumer::new(
-            id.clone(),
-            producer_id,
-            tk,
-            pk,
-            kind,
-            ctype,
-            streams,
-            codecs,
-            exts,
-            mid,
-            cname,
-            rtp,
-        );
-        c.paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
-        c.ignore_dtx = d.get("ignoreDtx").and_then(Value::as_bool).unwrap_or(false);
+        let mut c = Consumer::from_request(id.clone(), producer_id, tk, pk, d)?;
         self.sync_transport_connected(ctx, tk);
         c.transport_connected = self.transports[&tk].media_connected;
         let producer = self.producers.get_mut(&pk).expect("checked");
         c.producer_paused = producer.paused;
-        // Until layer switching lands, a simulcast/SVC producer's consumer follows encoding 0.
-        c.encoding = 0;
         let ck = self.consumer_ids.insert(&id);
         producer.consumers.push(ck);
         let t = self.transports.get_mut(&tk).expect("checked");
@@ -259,16 +90,6 @@ impl Graph {
             t.consumer_ssrcs.insert(ssrc, ck);
         }
         let (paused, producer_paused) = (c.paused, c.producer_paused);
-        if c.ctype == "simulcast" || c.ctype == "svc" {
-            let pl = d.get("preferredLayers");
-            let spatial = pl
-                .and_then(|l| l.get("spatialLayer"))
-                .and_then(Value::as_u64);
-            let temporal = pl
-                .and_then(|l| l.get("temporalLayer"))
-                .and_then(Value::as_u64);
-            c.preferred_layers = Some(clamp_layers(&c.rtp_parameters, spatial, temporal));
-        }
         let preferred_layers = c.preferred_layers.clone();
         let active = c.is_active();
         let score = self.consumer_score(&c);
@@ -297,10 +118,9 @@ impl Graph {
             })
             .unwrap_or_default();
         // A pipe consumer forwards every encoding: mediasoup reports it as fully fed.
-        let producer_score = if c.is_pipe() {
-            10
-        } else {
-            all.get(c.encoding).copied().unwrap_or(0)
+        let producer_score = match c.ctype.scored_encoding() {
+            Some(e) => all.get(e).copied().unwrap_or(0),
+            None => 10,
         };
         json!({ "score": c.score, "producerScore": producer_score, "producerScores": all })
     }
@@ -321,12 +141,8 @@ impl Graph {
             self.keyframe_waiters.insert(ck);
         }
         let pk = c.producer;
-        if c.is_pipe() {
-            for enc in 0..c.streams.len() {
-                self.send_keyframe_request(ctx, pk, Some(enc), false);
-            }
-        } else {
-            let enc = c.encoding;
+        let encodings: Vec<usize> = c.encodings().collect();
+        for enc in encodings {
             self.send_keyframe_request(ctx, pk, Some(enc), false);
         }
     }
@@ -441,154 +257,65 @@ impl Graph {
             }
         }
     }
+    /// Producer requests: pause and resume reach its consumers; the rest is the producer's own.
     pub fn producer_request(&mut self, ctx: &mut Ctx, k: u32, m: &str, d: &Value) -> Res {
-        let now = ctx.now;
-        let ts = ctx.unix_ms();
-        match m {
-            "producer.dump" => {
-                let p = &self.producers[&k];
-                Ok(json!({
-                    "id": p.id,
-                    "kind": p.kind,
-                    "type": p.ptype.as_str(),
-                    "rtpParameters": p.rtp_parameters,
-                    "rtpMapping": {
-                        "codecs": p.codecs.iter().map(|c| json!({ "payloadType": c.pt, "mappedPayloadType": c.mapped_pt })).collect::<Vec<_>>(),
-                        "encodings": p.encodings.iter().map(|e| json!({ "ssrc": e.ssrc, "rid": e.rid, "mappedSsrc": e.mapped_ssrc })).collect::<Vec<_>>(),
-                    },
-                    "rtpStreams": p.streams.iter().flatten().map(|s| json!({ "params": { "ssrc": s.ssrc, "rid": s.rid, "rtxSsrc": s.rtx_ssrc }, "score": s.score })).collect::<Vec<_>>(),
-                    "traceEventTypes": p.trace_types,
-                    "paused": p.paused,
-                }))
-            }
-            "producer.getStats" => Ok(self
-                .producers
-                .get_mut(&k)
-                .expect("checked")
-                .stats_json(now, ts)),
-            "producer.pause" | "producer.resume" => {
-                let pause = m == "producer.pause";
-                let p = self.producers.get_mut(&k).expect("checked");
-                if p.paused == pause {
-                    return Ok(Value::Null);
-                }
-                p.paused = pause;
-                let consumers = p.consumers.clone();
-                for ck in consumers {
-                    let Some(c) = self.consumers.get_mut(&ck) else {
-                        continue;
-                    };
-                    let was_active = c.is_active();
-                    c.producer_paused = pause;
-                    let cid = c.id.clone();
-                    if !pause && !was_active && c.is_active() {
-                        c.restart();
-                    }
-                    let active = c.is_active();
-                    ctx.notify(
-                        &cid,
-                        if pause {
-                            "producerpause"
-                        } else {
-                            "producerresume"
-                        },
-                        Value::Null,
-                    );
-                    if !pause && active {
-                        self.request_keyframe_for(ctx, ck);
-                    }
-                }
-                Ok(Value::Null)
-            }
-            "producer.enableTraceEvent" => {
-                self.producers.get_mut(&k).expect("checked").trace_types =
-                    trace_types(d, &["rtp", "keyframe", "nack", "pli", "fir", "sr"]);
-                Ok(Value::Null)
-            }
-            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+        let p = self.producers.get_mut(&k).expect("checked");
+        let pause = match m {
+            "producer.pause" => true,
+            "producer.resume" => false,
+            _ => return p.handle_request(ctx, m, d),
+        };
+        if p.paused == pause {
+            return Ok(Value::Null);
         }
+        p.paused = pause;
+        let consumers = p.consumers.clone();
+        for ck in consumers {
+            let Some(c) = self.consumers.get_mut(&ck) else {
+                continue;
+            };
+            let was_active = c.is_active();
+            c.producer_paused = pause;
+            if !pause && !was_active && c.is_active() {
+                c.restart();
+            }
+            let active = c.is_active();
+            let event = if pause {
+                "producerpause"
+            } else {
+                "producerresume"
+            };
+            ctx.notify(&c.id, event, Value::Null);
+            if !pause && active {
+                self.request_keyframe_for(ctx, ck);
+            }
+        }
+        Ok(Value::Null)
     }
+    /// Consumer requests: the consumer answers, the router adds what comes from its producer
+    /// (consumable encodings, the producer's stats) and acts on a keyframe need.
     pub fn consumer_request(&mut self, ctx: &mut Ctx, k: u32, m: &str, d: &Value) -> Res {
-        let now = ctx.now;
-        let ts = ctx.unix_ms();
+        let c = self.consumers.get_mut(&k).expect("checked");
+        let (mut v, effect) = c.handle_request(ctx, m, d)?;
+        let pk = c.producer;
         match m {
             "consumer.dump" => {
-                let c = &self.consumers[&k];
-                Ok(json!({
-                    "id": c.id,
-                    "producerId": c.producer_id,
-                    "kind": c.kind,
-                    "type": c.ctype,
-                    "rtpParameters": c.rtp_parameters,
-                    "consumableRtpEncodings": self.producers.get(&c.producer).map(|p| p.consumable_rtp_parameters["encodings"].clone()),
-                    "supportedCodecPayloadTypes": c.codecs.iter().map(|x| x.pt).collect::<Vec<_>>(),
-                    "traceEventTypes": c.trace_types,
-                    "paused": c.paused,
-                    "producerPaused": c.producer_paused,
-                    "priority": c.priority,
-                }))
+                v["consumableRtpEncodings"] = self.producers.get(&pk).map_or(Value::Null, |p| {
+                    p.consumable_rtp_parameters["encodings"].clone()
+                });
             }
             "consumer.getStats" => {
-                let c = self.consumers.get_mut(&k).expect("checked");
-                let mut v = c.stats_json(now, ts);
-                let pk = c.producer;
-                if let Some(p) = self.producers.get_mut(&pk) {
-                    if let Value::Array(a) = p.stats_json(now, ts) {
-                        v.extend(a.into_iter().take(1));
+                if let (Value::Array(out), Some(p)) = (&mut v, self.producers.get_mut(&pk)) {
+                    if let Value::Array(a) = p.stats_json(ctx.now, ctx.unix_ms()) {
+                        out.extend(a.into_iter().take(1));
                     }
                 }
-                Ok(Value::Array(v))
             }
-            "consumer.pause" => {
-                self.consumers.get_mut(&k).expect("checked").paused = true;
-                Ok(Value::Null)
-            }
-            "consumer.resume" => {
-                let c = self.consumers.get_mut(&k).expect("checked");
-                if c.paused {
-                    c.paused = false;
-                    if c.is_active() {
-                        c.restart();
-                        self.request_keyframe_for(ctx, k);
-                    }
-                }
-                Ok(Value::Null)
-            }
-            "consumer.requestKeyFrame" => {
-                self.request_keyframe_for(ctx, k);
-                Ok(Value::Null)
-            }
-            "consumer.setPriority" => {
-                let p = field(d, "priority")?
-                    .as_u64()
-                    .filter(|p| *p >= 1)
-                    .ok_or_else(|| CoreError::type_error("wrong priority"))?;
-                let c = self.consumers.get_mut(&k).expect("checked");
-                c.priority = p.min(255) as u8;
-                Ok(json!({ "priority": c.priority }))
-            }
-            "consumer.setPreferredLayers" => {
-                let c = self.consumers.get_mut(&k).expect("checked");
-                if c.ctype == "simple" || c.ctype == "pipe" {
-                    return Ok(Value::Null);
-                }
-                let spatial = field(d, "spatialLayer")?
-                    .as_u64()
-                    .ok_or_else(|| CoreError::type_error("wrong spatialLayer"))?;
-                let layers = clamp_layers(
-                    &c.rtp_parameters,
-                    Some(spatial),
-                    d.get("temporalLayer").and_then(Value::as_u64),
-                );
-                c.preferred_layers = Some(layers.clone());
-                Ok(layers)
-            }
-            "consumer.enableTraceEvent" => {
-                self.consumers.get_mut(&k).expect("checked").trace_types =
-                    trace_types(d, &["rtp", "keyframe", "nack", "pli", "fir"]);
-                Ok(Value::Null)
-            }
-            _ => Err(CoreError::error(format!("unknown method '{m}'"))),
+            _ => {}
         }
+        if effect == ConsumerEffect::RequestKeyFrame {
+            self.request_keyframe_for(ctx, k);
+        }
+        Ok(v)
     }
 }

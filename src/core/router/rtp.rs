@@ -416,7 +416,7 @@ impl Graph {
                             if let Some(c) = consumers.get(ck) {
                                 let ps = p
                                     .streams
-                                    .get(c.encoding)
+                                    .get(c.ctype.scored_encoding().unwrap_or(0))
                                     .and_then(|s| s.as_ref())
                                     .map_or(0, |s| s.score);
                                 let all: Vec<u8> = p
