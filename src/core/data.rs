@@ -1,5 +1,8 @@
 //! DataProducer and DataConsumer: messages between SCTP streams (data channels) and direct
 //! (Node) endpoints, routed producer → consumers by the router.
+//!
+//! Owns each object's stream parameters, subchannels, pause state and counters. It does not
+//! touch SCTP associations or transports (the router sends through them) nor other objects.
 
 use crate::core::sctp::StreamOptions;
 use serde_json::{json, Value};

@@ -1,6 +1,11 @@
 //! Producer: the receiving side of one media source. Maps incoming SSRC / RID to encodings,
 //! keeps per-stream receive statistics (RFC 3550 A.3 loss, A.8 jitter), detects losses and
-//! asks for them again with NACKs, and turns keyframe requests into PLI/FIR.
+//! asks for them again with NACKs, and turns keyframe requests into PLI/FIR (throttled by
+//! `keyFrameRequestDelay`, deferred rather than dropped).
+//!
+//! Owns its receive streams, codecs and counters and answers its own requests. It knows its
+//! consumers and observers only as keys: forwarding to them, and what pausing means for them,
+//! is the router's; the RTCP it writes goes out through the router to its transport.
 
 use crate::core::codecs::CodecKind;
 use crate::core::context::{field, str_field, trace_types, Ctx};

@@ -1,5 +1,8 @@
 //! RTP observers: audio levels and the dominant speaker, fed by the ssrc-audio-level header
 //! extension (RFC 6464) of the audio producers added to them.
+//!
+//! Owns its producers' level history and its timers; it sees producers only as keys and the
+//! levels the router hands it, and returns its events for the router to notify.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::time::{Duration, Instant};
