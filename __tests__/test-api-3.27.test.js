@@ -96,3 +96,45 @@ test('data subchannels on a DirectTransport: filtering, required subchannel, set
 	expect(await own).toBe('direct to consumer');
 	worker.close();
 });
+
+test('run-time class names are 3.27\'s (WorkerImpl, RouterImpl, …), the classes stay in `types`', async () => {
+	const worker = await mediasoup.createWorker();
+	const router = await worker.createRouter({ mediaCodecs });
+	const listenInfo = { protocol: 'udp', ip: '127.0.0.1' };
+	const webRtcServer = await worker.createWebRtcServer({ listenInfos: [listenInfo] });
+	const webrtc = await router.createWebRtcTransport({ listenInfos: [listenInfo], enableSctp: true });
+	const plain = await router.createPlainTransport({ listenInfo });
+	const pipe = await router.createPipeTransport({ listenInfo });
+	const direct = await router.createDirectTransport();
+	const producer = await direct.produce({
+		kind: 'audio',
+		rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 11 }] },
+	});
+	const consumer = await direct.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+	const dataProducer = await direct.produceData();
+	const dataConsumer = await direct.consumeData({ dataProducerId: dataProducer.id });
+	const level = await router.createAudioLevelObserver();
+	const speaker = await router.createActiveSpeakerObserver();
+	const names = [worker, webRtcServer, router, webrtc, plain, pipe, direct, producer, consumer, dataProducer, dataConsumer, level, speaker].map(
+		o => o.constructor.name
+	);
+	expect(names).toEqual([
+		'WorkerImpl',
+		'WebRtcServerImpl',
+		'RouterImpl',
+		'WebRtcTransportImpl',
+		'PlainTransportImpl',
+		'PipeTransportImpl',
+		'DirectTransportImpl',
+		'ProducerImpl',
+		'ConsumerImpl',
+		'DataProducerImpl',
+		'DataConsumerImpl',
+		'AudioLevelObserverImpl',
+		'ActiveSpeakerObserverImpl',
+	]);
+	expect(webrtc).toBeInstanceOf(mediasoup.types.WebRtcTransport);
+	expect(webrtc).toBeInstanceOf(mediasoup.types.Transport);
+	expect(Object.getPrototypeOf(mediasoup.types.WebRtcTransport).name).toBe('TransportImpl');
+	worker.close();
+});

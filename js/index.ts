@@ -14,6 +14,29 @@ import * as extras from './extras';
 
 export { types, errors, ortc, extras, parseScalabilityMode };
 
+// mediasoup 3.27 exports interfaces only and names its classes WorkerImpl, RouterImpl, …; code
+// tells objects apart by constructor.name, so the run-time names follow 3.27 while the types
+// keep mediasoup's names (and 3.14 code still finds the classes in `types`).
+for (const cls of [
+	types.Worker,
+	types.WebRtcServer,
+	types.Router,
+	types.Transport,
+	types.WebRtcTransport,
+	types.PlainTransport,
+	types.PipeTransport,
+	types.DirectTransport,
+	types.Producer,
+	types.Consumer,
+	types.DataProducer,
+	types.DataConsumer,
+	types.RtpObserver,
+	types.AudioLevelObserver,
+	types.ActiveSpeakerObserver,
+]) {
+	Object.defineProperty(cls, 'name', { value: `${cls.name}Impl` });
+}
+
 const logger = new Logger();
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

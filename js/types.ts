@@ -25,4 +25,5 @@ export * from './RtpObserver';
 export * from './AudioLevelObserver';
 export * from './ActiveSpeakerObserver';
 export * from './errors';
+export type * from './compatTypes';
 export { EnhancedEventEmitter } from './enhancedEvents';
