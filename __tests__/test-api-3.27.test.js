@@ -138,3 +138,54 @@ test('run-time class names are 3.27\'s (WorkerImpl, RouterImpl, …), the classe
 	expect(Object.getPrototypeOf(mediasoup.types.WebRtcTransport).name).toBe('TransportImpl');
 	worker.close();
 });
+
+test('sctpParameters carry 3.27\'s settings (isDataChannel false on plain and pipe transports)', async () => {
+	const worker = await mediasoup.createWorker();
+	const router = await worker.createRouter({ mediaCodecs });
+	const plain = await router.createPlainTransport({
+		listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+		enableSctp: true,
+		maxSendMessageSize: 100000,
+		maxReceiveMessageSize: 120000,
+		sctpSendBufferSize: 300000,
+		sctpPerStreamSendQueueLimit: 400000,
+		sctpMaxReceiverWindowBufferSize: 500000,
+	});
+	expect(plain.sctpParameters).toMatchObject({
+		port: 5000,
+		maxSendMessageSize: 100000,
+		maxReceiveMessageSize: 120000,
+		sendBufferSize: 300000,
+		perStreamSendQueueLimit: 400000,
+		maxReceiverWindowBufferSize: 500000,
+		isDataChannel: false,
+	});
+	expect(plain.sctpNegotiatedCapabilities).toBeUndefined();
+	const pipe = await router.createPipeTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, enableSctp: true });
+	expect(pipe.sctpParameters.isDataChannel).toBe(false);
+	expect((await plain.dump()).sctpParameters).toEqual(plain.sctpParameters);
+	worker.close();
+});
+
+test('pipeToRouter() called by two routers on each other at once makes one PipeTransport pair (counted by 3.27 class name)', async () => {
+	const [w1, w2] = await Promise.all([mediasoup.createWorker(), mediasoup.createWorker()]);
+	const [routerA, routerB] = await Promise.all([w1.createRouter({ mediaCodecs }), w2.createRouter({ mediaCodecs })]);
+	const opus = { kind: 'audio', rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 7 }] } };
+	const producerA = await (await routerA.createWebRtcTransport({ listenIps: ['127.0.0.1'] })).produce(opus);
+	const producerB = await (await routerB.createWebRtcTransport({ listenIps: ['127.0.0.1'] })).produce(opus);
+	const pipes = [new Set(), new Set()];
+	[routerA, routerB].forEach((r, i) =>
+		r.observer.on('newtransport', t => {
+			if (t.constructor.name === 'PipeTransportImpl') {
+				pipes[i].add(t.id);
+			}
+		})
+	);
+	await Promise.all([
+		routerA.pipeToRouter({ producerId: producerA.id, router: routerB }),
+		routerB.pipeToRouter({ producerId: producerB.id, router: routerA }),
+	]);
+	expect(pipes.map(p => p.size)).toEqual([1, 1]);
+	w1.close();
+	w2.close();
+});

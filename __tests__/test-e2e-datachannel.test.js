@@ -23,7 +23,20 @@ test('Chromium A → SFU → Chromium B: 100 ordered messages, strings and 16 Ki
 	const a = await openPeer(browser, pages.url, router, options);
 	const b = await openPeer(browser, pages.url, router, options);
 	try {
-		expect(a.send.sctpParameters).toEqual({ port: 5000, OS: 1024, MIS: 1024, maxMessageSize: 262144 });
+		// mediasoup 3.27's fields too: the settings as defaulted, isDataChannel on WebRTC.
+		expect(a.send.sctpParameters).toEqual({
+			port: 5000,
+			OS: 1024,
+			MIS: 1024,
+			maxMessageSize: 262144,
+			maxSendMessageSize: 262144,
+			maxReceiveMessageSize: 262144,
+			sendBufferSize: 2000000,
+			perStreamSendQueueLimit: 2000000,
+			maxReceiverWindowBufferSize: 5242880,
+			isDataChannel: true,
+		});
+		expect(a.send.sctpNegotiatedCapabilities).toBeUndefined();
 		const states = [];
 		a.send.on('sctpstatechange', s => states.push(s));
 		await a.page.evaluate(() => window.pw.produceData({ label: 'chat' }));
@@ -31,6 +44,9 @@ test('Chromium A → SFU → Chromium B: 100 ordered messages, strings and 16 Ki
 		const dp = a.dataProducers[0];
 		expect(dp.label).toBe('chat');
 		expect(a.send.sctpState).toBe('connected');
+		// Chromium offers 65535 streams each way; ours are 1024 each way.
+		expect(a.send.sctpNegotiatedCapabilities).toEqual({ negotiatedMaxOutboundStreams: 1024, negotiatedMaxInboundStreams: 1024 });
+		expect((await a.send.dump()).sctpNegotiatedCapabilities).toEqual(a.send.sctpNegotiatedCapabilities);
 		const dc = await b.recv.consumeData({ dataProducerId: dp.id });
 		expect(dc.sctpStreamParameters.streamId).toBe(0);
 		expect(dc.label).toBe('chat');

@@ -14,7 +14,7 @@ import {
 	BaseTransportStats,
 } from './Transport';
 import type { AppData } from './types';
-import type { SctpParameters } from './WebRtcTransport';
+import type { SctpNegotiatedCapabilities, SctpParameters } from './WebRtcTransport';
 
 const logger = new Logger('PlainTransport');
 
@@ -83,7 +83,7 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 		srtpParameters?: SrtpParameters;
 	};
 
-		readonly #sctp: { parameters?: SctpParameters; state?: SctpState };
+	readonly #sctp: { parameters?: SctpParameters; state?: SctpState; negotiated?: SctpNegotiatedCapabilities };
 
 	/** @private */
 	constructor(options: TransportConstructorOptions<T>) {
@@ -118,6 +118,11 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 
 	get sctpParameters(): SctpParameters | undefined {
 		return utils.clone(this.#sctp.parameters);
+	}
+
+	/** Streams usable each way, once SCTP is connected (mediasoup 3.27). */
+	get sctpNegotiatedCapabilities(): SctpNegotiatedCapabilities | undefined {
+		return utils.clone(this.#sctp.negotiated);
 	}
 
 	get sctpState(): SctpState | undefined {
@@ -180,6 +185,9 @@ export class PlainTransport<T extends AppData = AppData> extends Transport<T, Pl
 				this.#data.tuple = data.tuple;
 				this.safeEmit('tuple', data.tuple);
 				this.observer.safeEmit('tuple', data.tuple);
+				break;
+			case 'sctpnegotiatedcapabilities':
+				this.#sctp.negotiated = data;
 				break;
 			case 'sctpstatechange':
 				this.#sctp.state = data.sctpState;

@@ -205,11 +205,12 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			enableTcp,
 			preferUdp,
 			preferTcp,
-						initialAvailableOutgoingBitrate,
+			initialAvailableOutgoingBitrate,
 			iceConsentTimeout,
 			enableSctp,
 			numSctpStreams: (options as any).numSctpStreams ?? { OS: 1024, MIS: 1024 },
 			maxSctpMessageSize: (options as any).maxSctpMessageSize ?? (options as any).maxReceiveMessageSize ?? 262144,
+			sctpSettings: sctpSettings(options, true),
 		});
 		const transport = new WebRtcTransport<T>({
 			internal: { routerId: this.id, transportId },
@@ -259,13 +260,14 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 			transportId,
 			listenInfos: [normalizeListenInfo(listenInfo)],
 			rtcpListenInfo,
-						rtcpMux,
+			rtcpMux,
 			comedia,
 			enableSrtp,
 			srtpCryptoSuite,
 			enableSctp,
 			numSctpStreams: (options as any).numSctpStreams ?? { OS: 1024, MIS: 1024 },
 			maxSctpMessageSize: (options as any).maxSctpMessageSize ?? 262144,
+			sctpSettings: sctpSettings(options, false),
 		});
 		const transport = new PlainTransport<T>({
 			internal: { routerId: this.id, transportId },
@@ -316,11 +318,12 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		const data = await this.#channel.request('router.createPipeTransport', this.id, {
 			transportId,
 			listenInfos: [normalizeListenInfo({ ...listenInfo, protocol: 'udp' })],
-						enableRtx,
+			enableRtx,
 			enableSrtp,
 			enableSctp,
 			numSctpStreams: (options as any).numSctpStreams ?? { OS: 1024, MIS: 1024 },
 			maxSctpMessageSize: (options as any).maxSctpMessageSize ?? 268435456,
+			sctpSettings: sctpSettings(options, false),
 			// mediasoup's pipe SRTP suite.
 			srtpCryptoSuite: 'AEAD_AES_256_GCM',
 		});
@@ -660,5 +663,21 @@ function normalizeListenInfo(li: any): any {
 		flags: li.flags,
 		sendBufferSize: li.sendBufferSize,
 		recvBufferSize: li.recvBufferSize,
+	};
+}
+
+/**
+ * mediasoup 3.27's SCTP settings of a transport, as given or defaulted; the worker reports them
+ * back in `sctpParameters` (with `isDataChannel`: true for WebRTC data channels, false for SCTP
+ * over plain or pipe transports).
+ */
+function sctpSettings(options: any, isDataChannel: boolean) {
+	return {
+		isDataChannel,
+		maxSendMessageSize: options.maxSendMessageSize ?? 262144,
+		maxReceiveMessageSize: options.maxReceiveMessageSize ?? options.maxSctpMessageSize ?? 262144,
+		sendBufferSize: options.sctpSendBufferSize ?? 2000000,
+		perStreamSendQueueLimit: options.sctpPerStreamSendQueueLimit ?? 2000000,
+		maxReceiverWindowBufferSize: options.sctpMaxReceiverWindowBufferSize ?? 5242880,
 	};
 }

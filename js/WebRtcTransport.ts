@@ -16,7 +16,25 @@ import {
 } from './Transport';
 import type { AppData } from './types';
 
-export type SctpParameters = { port: number; OS: number; MIS: number; maxMessageSize: number };
+export type SctpParameters = {
+	port: number;
+	OS: number;
+	MIS: number;
+	maxMessageSize: number;
+	/** mediasoup ≥ 3.20's settings, reported back as given or defaulted. */
+	maxSendMessageSize?: number;
+	maxReceiveMessageSize?: number;
+	sendBufferSize?: number;
+	perStreamSendQueueLimit?: number;
+	maxReceiverWindowBufferSize?: number;
+	isDataChannel?: boolean;
+};
+
+/** `transport.sctpNegotiatedCapabilities` once SCTP is connected. */
+export type SctpNegotiatedCapabilities = {
+	negotiatedMaxOutboundStreams: number;
+	negotiatedMaxInboundStreams: number;
+};
 
 const logger = new Logger('WebRtcTransport');
 
@@ -108,6 +126,7 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 				dtlsRemoteCert?: string;
 		sctpParameters?: SctpParameters;
 		sctpState?: SctpState;
+		sctpNegotiatedCapabilities?: SctpNegotiatedCapabilities;
 	};
 
 	/** @private */
@@ -125,6 +144,7 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 						dtlsRemoteCert: undefined,
 			sctpParameters: d.sctpParameters ?? undefined,
 			sctpState: d.sctpState ?? undefined,
+			sctpNegotiatedCapabilities: d.sctpNegotiatedCapabilities ?? undefined,
 		};
 		this.channel.on(this.internal.transportId, (event: string, data: any) => this.#onNotification(event, data));
 	}
@@ -168,6 +188,11 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 		/** SCTP parameters for the remote (with enableSctp). */
 	get sctpParameters(): SctpParameters | undefined {
 		return utils.clone(this.#data.sctpParameters);
+	}
+
+	/** Streams usable each way, once SCTP is connected (mediasoup 3.27). */
+	get sctpNegotiatedCapabilities(): SctpNegotiatedCapabilities | undefined {
+		return utils.clone(this.#data.sctpNegotiatedCapabilities);
 	}
 
 	get sctpState(): SctpState | undefined {
@@ -261,6 +286,9 @@ export class WebRtcTransport<T extends AppData = AppData> extends Transport<T, W
 				}
 				this.safeEmit('dtlsstatechange', data.dtlsState);
 				this.observer.safeEmit('dtlsstatechange', data.dtlsState);
+				break;
+			case 'sctpnegotiatedcapabilities':
+				this.#data.sctpNegotiatedCapabilities = data;
 				break;
 			case 'sctpstatechange':
 				this.#data.sctpState = data.sctpState;

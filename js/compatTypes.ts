@@ -254,9 +254,3 @@ export type RtpStreamSendStats = BaseRtpStreamStats & {
 	byteCount: number;
 	bitrate: number;
 };
-
-/** `transport.sctpNegotiatedCapabilities` once SCTP is connected. */
-export type SctpNegotiatedCapabilities = {
-	negotiatedMaxOutboundStreams: number;
-	negotiatedMaxInboundStreams: number;
-};

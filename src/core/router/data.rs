@@ -43,6 +43,10 @@ impl Graph {
             if let Some(t) = self.transports.get(&k) {
                 if let Some(s) = &t.sctp {
                     let (id, state) = (t.id.clone(), s.state.as_str());
+                    let negotiated = t.sctp_negotiated_capabilities();
+                    if !negotiated.is_null() {
+                        ctx.notify(&id, "sctpnegotiatedcapabilities", negotiated);
+                    }
                     ctx.notify(&id, "sctpstatechange", json!({ "sctpState": state }));
                     ctx.log(crate::core::log::LogLevel::Debug, "sctp", || {
                         format!("SCTP state changed to {state} [transportId:{id}]")

@@ -180,6 +180,7 @@ impl Graph {
             rtcp_ssrc,
         );
         t.sctp = Transport::sctp_from_request(d);
+        t.sctp_settings = d.get("sctpSettings").cloned().unwrap_or(Value::Null);
         if let Some(b) = d
             .get("initialAvailableOutgoingBitrate")
             .and_then(Value::as_u64)
@@ -226,6 +227,7 @@ impl Graph {
             rtcp_ssrc,
         );
         t.sctp = Transport::sctp_from_request(d);
+        t.sctp_settings = d.get("sctpSettings").cloned().unwrap_or(Value::Null);
         let k = self.register_transport(router, &id, t)?;
         Ok(self.transport_dump(k))
     }

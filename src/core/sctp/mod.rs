@@ -86,6 +86,8 @@ pub struct SctpAssociation {
     opened: HashSet<u16>,
     pub messages_received: u64,
     pub messages_sent: u64,
+    /// The peer's outbound and inbound stream counts from its INIT or INIT ACK.
+    peer_streams: Option<(u16, u16)>,
 }
 
 impl SctpAssociation {
@@ -108,7 +110,18 @@ impl SctpAssociation {
             opened: HashSet::new(),
             messages_received: 0,
             messages_sent: 0,
+            peer_streams: None,
         }
+    }
+
+    /// Streams usable each way once connected (RFC 4960 §5.1.2): outbound = min(our OS, the
+    /// peer's MIS), inbound = min(our MIS, the peer's OS).
+    pub fn negotiated_streams(&self) -> Option<(u16, u16)> {
+        if self.state != SctpState::Connected {
+            return None;
+        }
+        let (peer_os, peer_mis) = self.peer_streams?;
+        Some((self.os.min(peer_mis), self.mis.min(peer_os)))
     }
 
     /// Starts an association as the initiator (Plain/Pipe transports; over DTLS the browser
@@ -133,6 +146,9 @@ impl SctpAssociation {
     /// Feeds one SCTP packet; returns whether the state changed, and messages received.
     pub fn handle_packet(&mut self, now: Instant, data: &[u8], out: &mut Vec<SctpMessage>) -> bool {
         let before = self.state;
+        if let Some(streams) = init_streams(data) {
+            self.peer_streams = Some(streams);
+        }
         let Some((h, ev)) =
             self.endpoint
                 .handle(now, self.peer, None, None, Bytes::copy_from_slice(data))
@@ -270,6 +286,20 @@ impl SctpAssociation {
     }
 }
 
+/// The stream counts (OS, MIS) of an INIT or INIT ACK chunk leading an SCTP packet: after
+/// the 12-byte common header, the chunk header (type 1 or 2, flags, length), the initiate tag
+/// and the advertised receiver window come the outbound and inbound stream counts.
+fn init_streams(packet: &[u8]) -> Option<(u16, u16)> {
+    let chunk = packet.get(12..)?;
+    if !matches!(chunk.first()?, 1 | 2) || chunk.len() < 16 {
+        return None;
+    }
+    Some((
+        u16::from_be_bytes([chunk[12], chunk[13]]),
+        u16::from_be_bytes([chunk[14], chunk[15]]),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,13 +334,19 @@ mod tests {
     #[test]
     fn association_carries_messages_with_their_ppid_both_ways() {
         let mut now = Instant::now();
-        let mut client = SctpAssociation::new(1024, 1024, 262_144);
-        let mut server = SctpAssociation::new(1024, 1024, 262_144);
+        let mut client = SctpAssociation::new(1024, 300, 262_144);
+        let mut server = SctpAssociation::new(500, 1024, 262_144);
         let (mut rc, mut rs) = (Vec::new(), Vec::new());
+        assert_eq!(client.negotiated_streams(), None);
         client.connect();
         now = pump(now, &mut client, &mut server, &mut rc, &mut rs);
         assert_eq!(client.state, SctpState::Connected);
         assert_eq!(server.state, SctpState::Connected);
+        // (outbound, inbound): min(our OS, their MIS), min(our MIS, their OS). The server read
+        // the client's own counts from its INIT; sctp-proto answers with counts already reduced
+        // to what it accepts (its MIS = min of both MIS), and those are what the client can use.
+        assert_eq!(server.negotiated_streams(), Some((300, 1024)));
+        assert_eq!(client.negotiated_streams(), Some((300, 300)));
         let ordered = StreamOptions {
             ordered: true,
             ..Default::default()

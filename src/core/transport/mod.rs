@@ -172,6 +172,8 @@ pub struct Transport {
     pub tcc: crate::core::rtcp::transport_cc::TccReceiver,
     /// What `can_carry_media()` said last time the engine looked: its consumers were told.
     pub media_connected: bool,
+    /// mediasoup 3.27's SCTP settings as the facade gave them (reported in sctpParameters).
+    pub sctp_settings: Value,
 }
 
 impl Transport {
@@ -206,6 +208,7 @@ impl Transport {
             sctp_stream_producers: HashMap::default(),
             tcc: Default::default(),
             media_connected: false,
+            sctp_settings: Value::Null,
         }
     }
 
@@ -463,6 +466,7 @@ impl Transport {
             "recvRtpHeaderExtensions": {},
             "maxMessageSize": 262144,
             "traceEventTypes": self.trace_types,
+            "sctpNegotiatedCapabilities": self.sctp_negotiated_capabilities(),
         });
         let sctp_state = self
             .sctp
@@ -587,9 +591,22 @@ impl Transport {
     }
 
     pub fn sctp_parameters(&self) -> Value {
-        match &self.sctp {
-            Some(s) => {
-                json!({ "port": 5000, "OS": s.os, "MIS": s.mis, "maxMessageSize": s.max_message_size })
+        let Some(s) = &self.sctp else {
+            return Value::Null;
+        };
+        let mut v =
+            json!({ "port": 5000, "OS": s.os, "MIS": s.mis, "maxMessageSize": s.max_message_size });
+        if let (Some(o), Some(settings)) = (v.as_object_mut(), self.sctp_settings.as_object()) {
+            o.extend(settings.iter().map(|(k, x)| (k.clone(), x.clone())));
+        }
+        v
+    }
+
+    /// `{ negotiatedMaxOutboundStreams, negotiatedMaxInboundStreams }` once SCTP is connected.
+    pub fn sctp_negotiated_capabilities(&self) -> Value {
+        match self.sctp.as_ref().and_then(|s| s.negotiated_streams()) {
+            Some((out, inb)) => {
+                json!({ "negotiatedMaxOutboundStreams": out, "negotiatedMaxInboundStreams": inb })
             }
             None => Value::Null,
         }
