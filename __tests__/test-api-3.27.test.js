@@ -189,3 +189,28 @@ test('pipeToRouter() called by two routers on each other at once makes one PipeT
 	w1.close();
 	w2.close();
 });
+
+test('pipe consumers and pipe producers keep the dependency-descriptor header extension (id 7), as 3.27', async () => {
+	const worker = await mediasoup.createWorker();
+	const [routerA, routerB] = await Promise.all([worker.createRouter({ mediaCodecs }), worker.createRouter({ mediaCodecs })]);
+	const t = await routerA.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' } });
+	const producer = await t.produce({
+		kind: 'video',
+		rtpParameters: {
+			codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }],
+			encodings: [{ ssrc: 1111 }],
+			headerExtensions: [{ uri: 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension', id: 3 }],
+		},
+	});
+	const { pipeConsumer, pipeProducer } = await routerA.pipeToRouter({ producerId: producer.id, router: routerB, keepId: false });
+	const dd = 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension';
+	for (const params of [pipeConsumer.rtpParameters, pipeProducer.rtpParameters]) {
+		expect(params.headerExtensions.find(e => e.uri === dd)).toEqual({ uri: dd, id: 7, encrypt: false, parameters: {} });
+		const ids = params.headerExtensions.map(e => e.id);
+		expect(ids).toEqual([...ids].sort((a, b) => a - b));
+	}
+	const pipe = await routerA.createPipeTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' } });
+	const direct = await pipe.consume({ producerId: producer.id });
+	expect(direct.rtpParameters.headerExtensions.some(e => e.uri === dd)).toBe(true);
+	worker.close();
+});

@@ -594,6 +594,16 @@ export function getPipeConsumerRtpParameters({
 		'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01',
 	];
 	out.headerExtensions = consumableRtpParameters.headerExtensions!.filter(e => !skip.includes(e.uri));
+	// The dependency descriptor is 'recvonly' in the router's capabilities, so it is not among
+	// the consumable extensions; a pipe consumer carries it anyway (as mediasoup 3.27 does), so
+	// the router at the other end of the pipe receives it from its pipe producer.
+	const dd = supportedRtpCapabilities.headerExtensions!.find(
+		e => e.uri === 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension'
+	);
+	if (dd && !out.headerExtensions.some(e => e.uri === dd.uri)) {
+		out.headerExtensions.push({ uri: dd.uri, id: dd.preferredId, encrypt: dd.preferredEncrypt ?? false, parameters: {} });
+		out.headerExtensions.sort((a, b) => a.id - b.id);
+	}
 	const base = utils.generateRandomNumber();
 	const baseRtx = utils.generateRandomNumber();
 	utils.clone(consumableRtpParameters.encodings ?? []).forEach((e, i) => {
