@@ -90,10 +90,8 @@ test('data subchannels on a DirectTransport: filtering, required subchannel, set
 	await dc1.addSubchannel(9);
 	await dc1.removeSubchannel(4);
 	expect(dc1.subchannels).toEqual([5, 9]);
-	// DataConsumer.send() (3.27) to its own endpoint resolves with the buffered amount.
-	const own = new Promise(r => dc2.once('message', m => r(m.toString())));
-	await expect(dc2.send('direct to consumer')).resolves.toBe(0);
-	expect(await own).toBe('direct to consumer');
+	// DataConsumer.send() is for SCTP DataConsumers: on a DirectTransport 3.27 rejects it.
+	await expect(dc2.send('direct to consumer')).rejects.toThrow(TypeError);
 	worker.close();
 });
 
@@ -212,5 +210,40 @@ test('pipe consumers and pipe producers keep the dependency-descriptor header ex
 	const pipe = await routerA.createPipeTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' } });
 	const direct = await pipe.consume({ producerId: producer.id });
 	expect(direct.rtpParameters.headerExtensions.some(e => e.uri === dd)).toBe(true);
+	worker.close();
+});
+
+test('DataConsumer with ordered: true clears the producer\'s partial-reliability limits; unordered ones take theirs', async () => {
+	const worker = await mediasoup.createWorker();
+	const router = await worker.createRouter({ mediaCodecs });
+	const listenInfo = { protocol: 'udp', ip: '127.0.0.1' };
+	const t = await router.createPlainTransport({ listenInfo, enableSctp: true });
+	const dp = await t.produceData({ sctpStreamParameters: { streamId: 1, ordered: false, maxRetransmits: 3 } });
+	const inherit = await t.consumeData({ dataProducerId: dp.id });
+	expect(inherit.sctpStreamParameters).toMatchObject({ ordered: false, maxRetransmits: 3 });
+	const ordered = await t.consumeData({ dataProducerId: dp.id, ordered: true });
+	expect(ordered.sctpStreamParameters.ordered).toBe(true);
+	expect(ordered.sctpStreamParameters.maxRetransmits).toBeUndefined();
+	expect(ordered.sctpStreamParameters.maxPacketLifeTime).toBeUndefined();
+	const timed = await t.consumeData({ dataProducerId: dp.id, maxPacketLifeTime: 500 });
+	expect(timed.sctpStreamParameters).toMatchObject({ ordered: false, maxPacketLifeTime: 500 });
+	worker.close();
+});
+
+test('WebRtcServer with several TCP listen infos and enableUdp: false: one ICE candidate per listen info', async () => {
+	const worker = await mediasoup.createWorker();
+	const webRtcServer = await worker.createWebRtcServer({
+		listenInfos: [
+			{ protocol: 'tcp', ip: '127.0.0.1' },
+			{ protocol: 'tcp', ip: '127.0.0.1', announcedAddress: '203.0.113.7' },
+			{ protocol: 'udp', ip: '127.0.0.1' },
+		],
+	});
+	const router = await worker.createRouter({ mediaCodecs });
+	const t = await router.createWebRtcTransport({ webRtcServer, enableUdp: false, enableTcp: true });
+	expect(t.iceCandidates.map(c => [c.protocol, c.address, c.tcpType])).toEqual([
+		['tcp', '127.0.0.1', 'passive'],
+		['tcp', '203.0.113.7', 'passive'],
+	]);
 	worker.close();
 });

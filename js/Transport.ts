@@ -496,17 +496,25 @@ export abstract class Transport<
 			streamId = this.#nextSctpStreamId(os);
 			sctpStreamParameters = utils.clone(dataProducer.sctpStreamParameters) ?? { ordered: true };
 			sctpStreamParameters.streamId = streamId;
+			// As mediasoup 3.27: an ordered consumer is reliable whatever the producer's stream
+			// is (its partial-reliability limits are cleared); an unordered one takes the limits
+			// given here.
 			if (ordered !== undefined) {
 				sctpStreamParameters.ordered = ordered;
+				if (ordered) {
+					delete sctpStreamParameters.maxPacketLifeTime;
+					delete sctpStreamParameters.maxRetransmits;
+				}
 			}
-			if (maxPacketLifeTime !== undefined) {
-				sctpStreamParameters.maxPacketLifeTime = maxPacketLifeTime;
-			}
-			if (maxRetransmits !== undefined) {
-				sctpStreamParameters.maxRetransmits = maxRetransmits;
-			}
-			if (sctpStreamParameters.maxPacketLifeTime !== undefined || sctpStreamParameters.maxRetransmits !== undefined) {
-				sctpStreamParameters.ordered ??= false;
+			if (!ordered) {
+				if (maxPacketLifeTime !== undefined) {
+					sctpStreamParameters.ordered = false;
+					sctpStreamParameters.maxPacketLifeTime = maxPacketLifeTime;
+				}
+				if (maxRetransmits !== undefined) {
+					sctpStreamParameters.ordered = false;
+					sctpStreamParameters.maxRetransmits = maxRetransmits;
+				}
 			}
 			sctpStreamParameters.ordered ??= true;
 		} else {

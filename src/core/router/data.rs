@@ -483,6 +483,13 @@ impl Graph {
                 Ok(json!({ "subchannels": c.subchannels }))
             }
             "dataConsumer.send" => {
+                // As mediasoup 3.27: a DataConsumer of a DirectTransport receives through its
+                // 'message' event; send() is for SCTP ones.
+                if self.data_consumers[&k].kind == DataKind::Direct {
+                    return Err(CoreError::type_error(
+                        "invalid DataConsumer type 'direct' (send() needs an SCTP DataConsumer)",
+                    ));
+                }
                 let ppid = d.get("ppid").and_then(Value::as_u64).unwrap_or(53) as u32;
                 let data = payload.unwrap_or(&[]).to_vec();
                 match self.send_to_data_consumer(ctx, k, ppid, &data) {
