@@ -247,3 +247,46 @@ test('WebRtcServer with several TCP listen infos and enableUdp: false: one ICE c
 	]);
 	worker.close();
 });
+
+test('ignoredSubchannel (3.27), locally and through pipeToRouter: a pipe DataConsumer has no subchannels', async () => {
+	const [w1, w2] = await Promise.all([mediasoup.createWorker(), mediasoup.createWorker()]);
+	const [a, b] = await Promise.all([w1.createRouter({ mediaCodecs }), w2.createRouter({ mediaCodecs })]);
+	const ta = await a.createDirectTransport();
+	const dp = await ta.produceData();
+	const { pipeDataProducer } = await a.pipeToRouter({ dataProducerId: dp.id, router: b });
+	const tb = await b.createDirectTransport();
+	const got = {};
+	const listen = async (name, transport, dataProducerId, subchannels) => {
+		got[name] = [];
+		const dc = await transport.consumeData({ dataProducerId, subchannels });
+		dc.on('message', m => got[name].push(m.toString()));
+	};
+	await listen('a1', ta, dp.id, [1]);
+	await listen('a2', ta, dp.id, [2]);
+	await listen('b-none', tb, pipeDataProducer.id, []);
+	await listen('b1', tb, pipeDataProducer.id, [1]);
+	// Wait until the pipe's SCTP association carries messages.
+	let tries = 0;
+	while (got['b-none'].length === 0 && tries++ < 50) {
+		dp.send('ping');
+		await new Promise(r => setTimeout(r, 100));
+	}
+	for (const k of Object.keys(got)) {
+		got[k].length = 0;
+	}
+	dp.send('all');
+	dp.send('not to 1', undefined, undefined, undefined, 1);
+	dp.send('to 1', undefined, [1]);
+	await new Promise(r => setTimeout(r, 500));
+	// In router A the filters apply to each consumer. The pipe DataConsumer has no subchannels,
+	// so, as in mediasoup's worker, a message sent with subchannels does not cross the pipe, and
+	// one that crosses arrives in router B without subchannel data (reaching every consumer).
+	expect(got).toEqual({
+		a1: ['all', 'to 1'],
+		a2: ['all', 'not to 1'],
+		'b-none': ['all', 'not to 1'],
+		b1: ['all', 'not to 1'],
+	});
+	w1.close();
+	w2.close();
+});

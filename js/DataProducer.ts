@@ -153,7 +153,11 @@ export class DataProducer<T extends AppData = AppData> extends EnhancedEventEmit
 	 * Sends a message into the router (DataProducers of a DirectTransport only). Strings go
 	 * with PPID 51, Buffers with 53 (empty ones with 56/57) unless `ppid` is given.
 	 */
-	send(message: string | Buffer, ppid?: number, subchannels?: number[], requiredSubchannel?: number): void {
+	/**
+	 * Sends a message to the DataConsumers subscribed to one of `subchannels` (all if none), to
+	 * `requiredSubchannel` if given, and not to `ignoredSubchannel` (mediasoup 3.27).
+	 */
+	send(message: string | Buffer, ppid?: number, subchannels?: number[], requiredSubchannel?: number, ignoredSubchannel?: number): void {
 		if (typeof message !== 'string' && !Buffer.isBuffer(message)) {
 			throw new TypeError('message must be a string or a Buffer');
 		}
@@ -168,6 +172,6 @@ export class DataProducer<T extends AppData = AppData> extends EnhancedEventEmit
 			}
 		}
 		const payload = typeof message === 'string' ? Buffer.from(message, 'utf8') : message;
-		this.#channel.notifyBinary('dataProducer.send', this.id, payload, { ppid, subchannels, requiredSubchannel });
+		this.#channel.notifyBinary('dataProducer.send', this.id, payload, { ppid, subchannels, requiredSubchannel, ignoredSubchannel });
 	}
 }

@@ -7,6 +7,18 @@
 use crate::core::sctp::StreamOptions;
 use serde_json::{json, Value};
 
+/// Which data consumers a message sent with `dataProducer.send()` reaches: those subscribed to
+/// one of `subchannels` (all if none given), to `required` if given, and not to `ignored`. A
+/// message that arrives over SCTP carries no subchannels and reaches every consumer, as in
+/// mediasoup (a pipe DataConsumer has no subchannels, so messages sent with subchannels do not
+/// cross a pipe).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SubchannelFilter<'a> {
+    pub subchannels: Option<&'a [u16]>,
+    pub required: Option<u16>,
+    pub ignored: Option<u16>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataKind {
     Sctp,
@@ -86,7 +98,13 @@ impl DataConsumer {
     /// Whether a message with these subchannel options reaches this consumer (mediasoup 3.13+
     /// subchannels: a message with subchannels goes to consumers subscribed to any of them;
     /// `requiredSubchannel` must be among theirs).
-    pub fn accepts(&self, subchannels: Option<&[u16]>, required: Option<u16>) -> bool {
+    pub fn accepts(&self, f: &SubchannelFilter<'_>) -> bool {
+        let (subchannels, required) = (f.subchannels, f.required);
+        // A consumer subscribed to the ignored subchannel does not get the message (mediasoup
+        // 3.27's ignoredSubchannel: typically the sender's own subchannel, no echo).
+        if f.ignored.is_some_and(|i| self.subchannels.contains(&i)) {
+            return false;
+        }
         if let Some(r) = required {
             if !self.subchannels.contains(&r) {
                 return false;
@@ -162,12 +180,20 @@ mod tests {
 
     #[test]
     fn subchannel_filtering() {
+        let f = |subchannels, required, ignored| SubchannelFilter {
+            subchannels,
+            required,
+            ignored,
+        };
         let c = consumer(vec![1, 2]);
-        assert!(c.accepts(None, None));
-        assert!(c.accepts(Some(&[2, 9]), None));
-        assert!(!c.accepts(Some(&[9]), None));
-        assert!(c.accepts(None, Some(1)));
-        assert!(!c.accepts(None, Some(3)));
-        assert!(!consumer(vec![]).accepts(Some(&[1]), None));
+        assert!(c.accepts(&f(None, None, None)));
+        assert!(c.accepts(&f(Some(&[2, 9]), None, None)));
+        assert!(!c.accepts(&f(Some(&[9]), None, None)));
+        assert!(c.accepts(&f(None, Some(1), None)));
+        assert!(!c.accepts(&f(None, Some(3), None)));
+        assert!(!consumer(vec![]).accepts(&f(Some(&[1]), None, None)));
+        assert!(!c.accepts(&f(None, None, Some(2))));
+        assert!(c.accepts(&f(None, None, Some(3))));
+        assert!(consumer(vec![]).accepts(&f(None, None, Some(3))));
     }
 }

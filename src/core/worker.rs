@@ -3,6 +3,7 @@
 //! current time, and drains `Output`s.
 
 use crate::core::context::{field, str_field, Ctx, Res};
+use crate::core::data::SubchannelFilter;
 use crate::core::dtls::DtlsCertificate;
 use crate::core::ice::stun::{self, StunMessage};
 use crate::core::ice::Tuple;
@@ -307,18 +308,14 @@ impl Engine {
                         .filter_map(|v| v.as_u64().map(|x| x as u16))
                         .collect()
                 });
-            let required = meta
-                .get("requiredSubchannel")
-                .and_then(Value::as_u64)
-                .map(|v| v as u16);
-            self.graph.deliver_data(
-                &mut self.ctx,
-                dpk,
-                ppid,
-                data,
-                subchannels.as_deref(),
-                required,
-            );
+            let subchannel = |name| meta.get(name).and_then(Value::as_u64).map(|v| v as u16);
+            let filter = SubchannelFilter {
+                subchannels: subchannels.as_deref(),
+                required: subchannel("requiredSubchannel"),
+                ignored: subchannel("ignoredSubchannel"),
+            };
+            self.graph
+                .deliver_data(&mut self.ctx, dpk, ppid, data, filter);
             return;
         }
         let tk = match method {

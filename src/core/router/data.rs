@@ -4,7 +4,7 @@
 
 use super::Graph;
 use crate::core::context::{field, str_field, Ctx, Res};
-use crate::core::data::{DataConsumer, DataKind, DataProducer};
+use crate::core::data::{DataConsumer, DataKind, DataProducer, SubchannelFilter};
 use crate::core::message::{CoreError, Output};
 use crate::core::sctp::{SctpMessage, StreamOptions};
 use crate::core::transport::Flavor;
@@ -34,7 +34,9 @@ impl Graph {
                 .get(&k)
                 .and_then(|t| t.sctp_stream_producers.get(&m.stream_id).copied());
             match dpk {
-                Some(dpk) => self.deliver_data(ctx, dpk, m.ppid, &m.data, None, None),
+                Some(dpk) => {
+                    self.deliver_data(ctx, dpk, m.ppid, &m.data, SubchannelFilter::default())
+                }
                 None => ctx.drops.no_producer += 1,
             }
         }
@@ -68,8 +70,7 @@ impl Graph {
         dpk: u32,
         ppid: u32,
         data: &[u8],
-        subchannels: Option<&[u16]>,
-        required: Option<u16>,
+        filter: SubchannelFilter<'_>,
     ) {
         let Some(dp) = self.data_producers.get_mut(&dpk) else {
             return;
@@ -80,9 +81,10 @@ impl Graph {
             return;
         }
         for dck in dp.consumers.clone() {
-            let ok = self.data_consumers.get(&dck).is_some_and(|c| {
-                !c.paused && !c.producer_paused && c.accepts(subchannels, required)
-            });
+            let ok = self
+                .data_consumers
+                .get(&dck)
+                .is_some_and(|c| !c.paused && !c.producer_paused && c.accepts(&filter));
             if ok {
                 self.send_to_data_consumer(ctx, dck, ppid, data);
             }
