@@ -16,6 +16,7 @@ import * as utils from './utils';
 import { UnsupportedError, NotFoundError } from './errors';
 import type { RtpCapabilities } from './rtpParametersTypes';
 import type { AppData } from './types';
+import type { PipeToRouterOptions, PipeToRouterResult } from './compatTypes';
 
 const logger = new Logger('Router');
 
@@ -354,18 +355,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 				enableSctp = true,
 		enableRtx = false,
 		enableSrtp = false,
-	}: {
-		producerId?: string;
-		dataProducerId?: string;
-		router: Router;
-		keepId?: boolean;
-		listenInfo?: TransportListenInfo;
-		listenIp?: TransportListenIp | string;
-		enableSctp?: boolean;
-		numSctpStreams?: { OS: number; MIS: number };
-		enableRtx?: boolean;
-		enableSrtp?: boolean;
-	}): Promise<{ pipeConsumer?: Consumer; pipeProducer?: Producer; pipeDataConsumer?: any; pipeDataProducer?: any }> {
+	}: PipeToRouterOptions): Promise<PipeToRouterResult> {
 		logger.debug('pipeToRouter()');
 		if (listenInfo && listenIp) {
 			throw new TypeError('only one of listenInfo and listenIp must be given');

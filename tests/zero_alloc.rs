@@ -1,14 +1,16 @@
 //! The forwarding path allocates nothing per packet once warm: a counting global allocator
 //! watches 1000 plain-RTP packets go from one producer to three consumers through the engine.
 
-use peerwave_sfu::core::dtls::DtlsCertificate;
-use peerwave_sfu::core::message::{Output, Request};
+mod common;
+
+use common::request;
+use peerwave_sfu::core::message::Output;
 use peerwave_sfu::core::worker::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 struct Counting;
 static COUNTING: AtomicBool = AtomicBool::new(false);
@@ -38,33 +40,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn request(engine: &mut Engine, now: Instant, id: u32, method: &str, handler: &str, data: Value) {
-    engine.handle_request(
-        now,
-        Request {
-            id,
-            method: method.into(),
-            handler_id: handler.into(),
-            data,
-            payload: None,
-        },
-    );
-    while let Some(o) = engine.poll_output() {
-        if let Output::Response { result, .. } = o {
-            result.expect("request succeeds");
-        }
-    }
-}
-
 #[test]
 fn forwarding_allocates_nothing_per_packet_once_warm() {
     let t0 = Instant::now();
-    let mut engine = Engine::new(
-        t0,
-        SystemTime::now(),
-        DtlsCertificate::generate().unwrap(),
-        7,
-    );
+    let mut engine = common::engine(t0);
     request(
         &mut engine,
         t0,

@@ -172,15 +172,7 @@ impl Graph {
                 .collect(),
         };
         let w = WebRtc::new(d, sockets, server)?;
-        let rtcp_ssrc = ctx.random_u32();
-        let mut t = Transport::new(
-            id.clone(),
-            router.to_string(),
-            Flavor::WebRtc(Box::new(w)),
-            rtcp_ssrc,
-        );
-        t.sctp = Transport::sctp_from_request(d);
-        t.sctp_settings = d.get("sctpSettings").cloned().unwrap_or(Value::Null);
+        let mut t = Self::new_transport(ctx, router, &id, d, Flavor::WebRtc(Box::new(w)));
         if let Some(b) = d
             .get("initialAvailableOutgoingBitrate")
             .and_then(Value::as_u64)
@@ -199,6 +191,21 @@ impl Graph {
         }
         Ok(self.transport_dump(k))
     }
+    /// A transport of `flavor` with its own RTCP SSRC and the SCTP association (and 3.27 SCTP
+    /// settings) the request asked for.
+    fn new_transport(
+        ctx: &mut Ctx,
+        router: &str,
+        id: &str,
+        d: &Value,
+        flavor: Flavor,
+    ) -> Transport {
+        let mut t = Transport::new(id.to_string(), router.to_string(), flavor, ctx.random_u32());
+        t.sctp = Transport::sctp_from_request(d);
+        t.sctp_settings = d.get("sctpSettings").cloned().unwrap_or(Value::Null);
+        t
+    }
+
     pub fn create_plain_transport(
         &mut self,
         ctx: &mut Ctx,
@@ -219,15 +226,7 @@ impl Graph {
             .filter_map(LocalSocket::from_json)
             .collect();
         let p = Plain::new(d, socks, pipe)?;
-        let rtcp_ssrc = ctx.random_u32();
-        let mut t = Transport::new(
-            id.clone(),
-            router.to_string(),
-            Flavor::Plain(Box::new(p)),
-            rtcp_ssrc,
-        );
-        t.sctp = Transport::sctp_from_request(d);
-        t.sctp_settings = d.get("sctpSettings").cloned().unwrap_or(Value::Null);
+        let t = Self::new_transport(ctx, router, &id, d, Flavor::Plain(Box::new(p)));
         let k = self.register_transport(router, &id, t)?;
         Ok(self.transport_dump(k))
     }
