@@ -116,20 +116,19 @@ impl Graph {
             DataKind::Sctp => {
                 let (sid, opts) = (c.stream_id?, c.options);
                 let t = self.transports.get_mut(&tk)?;
-                let buffered = match t.sctp.as_mut()?.send(sid, ppid, data, opts) {
-                    Some(b) => b,
-                    None => {
-                        let id = c.id.clone();
-                        ctx.notify(&id, "sctpsendbufferfull", Value::Null);
-                        return None;
-                    }
-                };
+                if t.sctp.as_mut()?.send(sid, ppid, data, opts).is_none() {
+                    let id = c.id.clone();
+                    ctx.notify(&id, "sctpsendbufferfull", Value::Null);
+                    return None;
+                }
                 c.messages += 1;
                 c.bytes += data.len() as u64;
+                // What is still buffered once SCTP sent what it could (0 on an idle association).
+                t.flush_sctp(ctx);
+                let buffered = t.sctp.as_mut().map_or(0, |s| s.buffered_amount(sid));
                 if buffered > c.buffered_amount_low_threshold {
                     c.above_threshold = true;
                 }
-                self.flush_sctp(ctx, tk);
                 Some(buffered)
             }
         }

@@ -11,7 +11,7 @@ use sctp_proto::{
     Payload, PayloadProtocolIdentifier as Ppid, ReliabilityType, ServerConfig, StreamEvent,
     TransportConfig,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -88,6 +88,12 @@ pub struct SctpAssociation {
     pub messages_sent: u64,
     /// The peer's outbound and inbound stream counts from its INIT or INIT ACK.
     peer_streams: Option<(u16, u16)>,
+    /// Per stream: user bytes written, and user bytes that left in DATA chunks (first
+    /// transmissions only); their difference is the stream's buffered amount.
+    written: HashMap<u16, u64>,
+    transmitted: HashMap<u16, u64>,
+    /// Highest TSN seen leaving, to tell first transmissions from retransmissions.
+    highest_tsn: Option<u32>,
 }
 
 impl SctpAssociation {
@@ -111,6 +117,9 @@ impl SctpAssociation {
             messages_received: 0,
             messages_sent: 0,
             peer_streams: None,
+            written: HashMap::new(),
+            transmitted: HashMap::new(),
+            highest_tsn: None,
         }
     }
 
@@ -245,18 +254,45 @@ impl SctpAssociation {
         };
         s.write_sctp(&Bytes::copy_from_slice(payload), ppi).ok()?;
         self.messages_sent += 1;
-        s.buffered_amount().ok()
+        *self.written.entry(stream_id).or_default() += payload.len() as u64;
+        Some(self.buffered_amount(stream_id))
     }
 
+    /// Bytes written on the stream that have not left yet (RTCDataChannel's and mediasoup's
+    /// `bufferedAmount`: 0 once everything was handed to the network, acknowledged or not;
+    /// sctp-proto's own figure counts until acknowledgement).
     pub fn buffered_amount(&mut self, stream_id: u16) -> usize {
-        self.assoc
-            .as_mut()
-            .and_then(|(_, a)| {
-                a.stream(stream_id)
-                    .ok()
-                    .and_then(|s| s.buffered_amount().ok())
-            })
-            .unwrap_or(0)
+        let written = self.written.get(&stream_id).copied().unwrap_or(0);
+        let sent = self.transmitted.get(&stream_id).copied().unwrap_or(0);
+        written.saturating_sub(sent) as usize
+    }
+
+    /// Counts the user bytes of DATA chunks leaving for the first time, per stream.
+    fn account_transmitted(&mut self, packet: &[u8]) {
+        let mut i = 12;
+        while i + 4 <= packet.len() {
+            let len = u16::from_be_bytes([packet[i + 2], packet[i + 3]]) as usize;
+            if len < 4 {
+                return;
+            }
+            if packet[i] == 0 && len >= 16 && i + 16 <= packet.len() {
+                let tsn = u32::from_be_bytes([
+                    packet[i + 4],
+                    packet[i + 5],
+                    packet[i + 6],
+                    packet[i + 7],
+                ]);
+                let sid = u16::from_be_bytes([packet[i + 8], packet[i + 9]]);
+                let first_time = self
+                    .highest_tsn
+                    .is_none_or(|h| (tsn.wrapping_sub(h) as i32) > 0);
+                if first_time {
+                    self.highest_tsn = Some(tsn);
+                    *self.transmitted.entry(sid).or_default() += (len - 16) as u64;
+                }
+            }
+            i += (len + 3) & !3;
+        }
     }
 
     /// SCTP packets to send to the peer (each one a datagram / DTLS record of its own).
@@ -264,7 +300,12 @@ impl SctpAssociation {
         let (_, a) = self.assoc.as_mut()?;
         let t = a.poll_transmit(now)?;
         match t.payload {
-            Payload::RawEncode(packets) => Some(packets),
+            Payload::RawEncode(packets) => {
+                for p in &packets {
+                    self.account_transmitted(p);
+                }
+                Some(packets)
+            }
             Payload::PartialDecode(_) => None,
         }
     }
@@ -351,10 +392,13 @@ mod tests {
             ordered: true,
             ..Default::default()
         };
-        assert!(client.send(3, 51, b"hello", ordered).is_some());
+        // Buffered until it leaves (nothing has left yet), not until it is acknowledged.
+        assert_eq!(client.send(3, 51, b"hello", ordered), Some(5));
         assert!(client.send(3, 53, &[1, 2, 3], ordered).is_some());
         assert!(client.send(3, 51, b"", ordered).is_some());
+        assert_eq!(client.buffered_amount(3), 5 + 3 + 1);
         now = pump(now, &mut client, &mut server, &mut rc, &mut rs);
+        assert_eq!(client.buffered_amount(3), 0);
         let got: Vec<(u16, u32, Vec<u8>)> = rs
             .drain(..)
             .map(|m| (m.stream_id, m.ppid, m.data))
