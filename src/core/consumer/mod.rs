@@ -10,12 +10,14 @@
 
 pub mod pipe;
 pub mod simple;
+pub mod simulcast;
 
 use crate::core::context::{field, str_field, trace_types, Ctx};
 use crate::core::message::CoreError;
-use crate::core::rtp::params::{clamp_layers, normalize_rtp_parameters};
+use crate::core::rtp::params::{clamp_layers, normalize_rtp_parameters, parse_layers};
 use pipe::Pipe;
 use simple::Simple;
+use simulcast::{Admit, Simulcast};
 
 use crate::core::codecs::CodecKind;
 use crate::core::rtcp::{self, ReportBlock, SenderInfo};
@@ -69,6 +71,7 @@ pub enum ConsumerEffect {
 /// The consumer kinds, dispatched statically on the packet path.
 pub enum ConsumerType {
     Simple(Simple),
+    Simulcast(Simulcast),
     Pipe(Pipe),
 }
 
@@ -95,6 +98,7 @@ impl ConsumerType {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Simple(s) => s.type_name,
+            Self::Simulcast(_) => "simulcast",
             Self::Pipe(_) => "pipe",
         }
     }
@@ -103,6 +107,7 @@ impl ConsumerType {
     fn stream_for(&self, encoding: usize, streams: usize) -> Option<usize> {
         match self {
             Self::Simple(s) => s.stream_for(encoding),
+            Self::Simulcast(s) => (encoding < s.spatial_layers).then_some(0),
             Self::Pipe(p) => p.stream_for(encoding, streams),
         }
     }
@@ -111,6 +116,7 @@ impl ConsumerType {
     fn encoding_of(&self, stream: usize) -> usize {
         match self {
             Self::Simple(s) => s.encoding,
+            Self::Simulcast(s) => s.keyframe_encoding(),
             Self::Pipe(_) => stream,
         }
     }
@@ -120,6 +126,7 @@ impl ConsumerType {
     pub fn scored_encoding(&self) -> Option<usize> {
         match self {
             Self::Simple(s) => Some(s.encoding),
+            Self::Simulcast(s) => Some(s.current.unwrap_or(0)),
             Self::Pipe(_) => None,
         }
     }
@@ -372,6 +379,20 @@ impl Consumer {
                 .and_then(Value::as_u64);
             c.preferred_layers = Some(clamp_layers(&c.rtp_parameters, spatial, temporal));
         }
+        if c.ctype.name() == "simulcast" {
+            let mode = c.rtp_parameters["encodings"][0]["scalabilityMode"]
+                .as_str()
+                .unwrap_or("L1T1");
+            let (spatial, temporal) = parse_layers(mode);
+            let clock_rate = c.codecs.first().map_or(90000, |x| x.clock_rate);
+            let mut sim = Simulcast::new(spatial as usize, temporal as usize, clock_rate);
+            if let Some(l) = &c.preferred_layers {
+                let layer = |k: &str| l[k].as_u64().unwrap_or(0) as usize;
+                sim.preferred_spatial = layer("spatialLayer");
+                sim.preferred_temporal = layer("temporalLayer");
+            }
+            c.ctype = ConsumerType::Simulcast(sim);
+        }
         Ok(c)
     }
 
@@ -484,6 +505,11 @@ impl Consumer {
                     d.get("temporalLayer").and_then(Value::as_u64),
                 );
                 self.preferred_layers = Some(layers.clone());
+                if let ConsumerType::Simulcast(sim) = &mut self.ctype {
+                    let layer = |k: &str| layers[k].as_u64().unwrap_or(0) as usize;
+                    sim.set_preferred(ctx.now, layer("spatialLayer"), layer("temporalLayer"));
+                    return Ok((layers, ConsumerEffect::RequestKeyFrame));
+                }
                 Ok((layers, none))
             }
             "consumer.enableTraceEvent" => {
@@ -502,13 +528,39 @@ impl Consumer {
         !self.paused && !self.producer_paused && self.transport_connected
     }
 
-    /// The producer encodings this consumer is waiting on a keyframe from.
+    /// The producer encodings this consumer is waiting on a keyframe from (to start, or to
+    /// switch simulcast layers).
     pub fn encodings_awaiting_keyframe(&self) -> impl Iterator<Item = usize> + '_ {
+        let switching = match &self.ctype {
+            ConsumerType::Simulcast(s) => s.target,
+            _ => None,
+        };
         self.streams
             .iter()
             .enumerate()
             .filter(|(_, s)| s.keyframe_required)
             .map(|(i, _)| self.ctype.encoding_of(i))
+            .chain(switching)
+    }
+
+    /// What a simulcast consumer's last packets changed, for the router: the 'layerschange'
+    /// body if currentLayers changed (null: none), and whether a new target layer needs its
+    /// keyframe. None (the common case, checked per packet) when nothing changed.
+    #[inline]
+    pub fn take_layer_events(&mut self) -> Option<(Option<Value>, bool)> {
+        let ConsumerType::Simulcast(s) = &mut self.ctype else {
+            return None;
+        };
+        if !s.layers_changed && !s.keyframe_wanted {
+            return None;
+        }
+        let layers = std::mem::take(&mut s.layers_changed).then(|| {
+            s.current_layers().map_or(
+                Value::Null,
+                |(sl, tl)| json!({ "spatialLayer": sl, "temporalLayer": tl }),
+            )
+        });
+        Some((layers, std::mem::take(&mut s.keyframe_wanted)))
     }
 
     /// All SSRCs this consumer sends (media and RTX).
@@ -520,6 +572,9 @@ impl Consumer {
 
     /// (Re)start after pause or producer resume: continue numbering, wait for a keyframe.
     pub fn restart(&mut self) {
+        if let ConsumerType::Simulcast(sim) = &mut self.ctype {
+            sim.restart();
+        }
         let video = self.kind == "video";
         for s in &mut self.streams {
             s.seq.request_resync();
@@ -566,6 +621,21 @@ impl Consumer {
             return false;
         }
         let st = &mut self.streams[si];
+        let mut ts = src.view.timestamp();
+        if let ConsumerType::Simulcast(sim) = &mut self.ctype {
+            match sim.admit(now, src.encoding, ts, src.keyframe) {
+                Admit::Drop => return false,
+                Admit::Forward {
+                    timestamp,
+                    switched,
+                } => {
+                    ts = timestamp;
+                    if switched {
+                        st.seq.request_resync();
+                    }
+                }
+            }
+        }
         if st.keyframe_required {
             if !src.keyframe {
                 return false;
@@ -577,7 +647,6 @@ impl Consumer {
             st.seq.request_resync();
         }
         let seq = st.seq.rewrite(src.seq);
-        let ts = src.view.timestamp();
         let ssrc = st.ssrc;
         self.write_packet(
             src,

@@ -204,6 +204,9 @@ impl Graph {
             keyframe: acc.keyframe,
             encoding: acc.encoding,
         };
+        // Simulcast consumers that chose a new layer need its keyframe (rare: no allocation
+        // unless one does).
+        let mut keyframe_for: Vec<u32> = Vec::new();
         for ck in &p.consumers {
             let Some(c) = consumers.get_mut(ck) else {
                 continue;
@@ -212,7 +215,16 @@ impl Graph {
                 continue;
             };
             let mut out = ctx.buf();
-            if c.forward(now, &src, &mut ct.tcc_seq, ast, &mut out) {
+            let forwarded = c.forward(now, &src, &mut ct.tcc_seq, ast, &mut out);
+            if let Some((layers, keyframe)) = c.take_layer_events() {
+                if let Some(layers) = layers {
+                    ctx.notify(&c.id, "layerschange", layers);
+                }
+                if keyframe {
+                    keyframe_for.push(*ck);
+                }
+            }
+            if forwarded {
                 if !c.trace_types.is_empty() {
                     let kf = src.keyframe;
                     if c.trace_types
@@ -247,7 +259,11 @@ impl Graph {
                 ctx.recycle(out);
             }
         }
+        for ck in keyframe_for {
+            self.request_keyframe_for(ctx, ck);
+        }
     }
+
     pub fn rtcp_input(&mut self, ctx: &mut Ctx, tk: u32, data: &[u8]) {
         let mut items: Vec<RtcpItem<'_>> = Vec::new();
         if !rtcp::split_compound(data, &mut items) {

@@ -1,0 +1,82 @@
+'use strict';
+// Simulcast with real Chromium peers: A sends three VP8 encodings (¼, ½ and full resolution of a
+// 1280×720 camera); B's consumer forwards the preferred layer, switching at keyframes, and
+// setPreferredLayers() moves B between them. B's decoded width is the verdict.
+const mediasoup = require('../');
+const { mediaCodecs } = require('./helpers/media');
+const { startPageServer, launchBrowser, openPeer, waitFor } = require('./helpers/e2e');
+
+let worker;
+let pages;
+let browser;
+
+beforeAll(async () => {
+	worker = await mediasoup.createWorker();
+	pages = await startPageServer();
+	browser = await launchBrowser();
+});
+
+afterAll(async () => {
+	await browser?.close();
+	pages?.server.close();
+	worker?.close();
+});
+
+test('simulcast: B decodes the preferred layer and follows setPreferredLayers() down and up', async () => {
+	const router = await worker.createRouter({ mediaCodecs });
+	const a = await openPeer(browser, pages.url, router);
+	const b = await openPeer(browser, pages.url, router);
+	try {
+		await a.produce({
+			audio: false,
+			videoCodec: 'video/VP8',
+			width: 1280,
+			height: 720,
+			encodings: [
+				{ rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+				{ rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+				{ rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1500000 },
+			],
+		});
+		const producer = a.producers.find(p => p.kind === 'video');
+		expect(producer.type).toBe('simulcast');
+		const consumer = await b.consume(producer);
+		expect(consumer.type).toBe('simulcast');
+		const changes = [];
+		consumer.on('layerschange', l => changes.push(l));
+		const width = async () => (await b.receiveStats()).frameWidth;
+		const view = async () =>
+			`B ${JSON.stringify(await b.receiveStats())}; consumer ${JSON.stringify(consumer.currentLayers)} ${JSON.stringify(await consumer.getStats())}; producer ${JSON.stringify(await producer.getStats())}`;
+		// Default: the highest layer, once the sender's estimate lets it send that layer.
+		const top = await waitFor(async () => (await width()) === 1280, 25000, 250);
+		if (!top) {
+			throw new Error(`never got the full layer: ${await view()}`);
+		}
+		expect(consumer.currentLayers.spatialLayer).toBe(2);
+		await consumer.setPreferredLayers({ spatialLayer: 0 });
+		expect(consumer.preferredLayers.spatialLayer).toBe(0);
+		const low = await waitFor(async () => (await width()) === 320, 10000, 100);
+		if (!low) {
+			throw new Error(`did not switch down to 320: ${await view()}`);
+		}
+		expect(consumer.currentLayers.spatialLayer).toBe(0);
+		await consumer.setPreferredLayers({ spatialLayer: 1 });
+		const mid = await waitFor(async () => (await width()) === 640, 10000, 100);
+		if (!mid) {
+			throw new Error(`did not switch up to 640: ${await view()}`);
+		}
+		expect(changes.map(l => l?.spatialLayer)).toEqual(expect.arrayContaining([2, 0, 1]));
+		// One outgoing stream throughout, decoding continuously (no freeze at the switches).
+		const [out] = await consumer.getStats();
+		console.log(`[e2e simulcast] layers ${JSON.stringify(changes)}; consumer stats ${JSON.stringify(out)}`);
+		expect(out.ssrc).toBe(consumer.rtpParameters.encodings[0].ssrc);
+		expect(out.packetCount).toBeGreaterThan(0);
+		const before = (await b.receiveStats()).framesDecoded;
+		await new Promise(r => setTimeout(r, 1000));
+		expect((await b.receiveStats()).framesDecoded - before).toBeGreaterThan(10);
+	} finally {
+		await a.close();
+		await b.close();
+		router.close();
+	}
+}, 90000);

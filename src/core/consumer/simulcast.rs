@@ -1,0 +1,246 @@
+//! The simulcast consumer: one outgoing stream fed by one of the producer's encodings at a
+//! time (its spatial layer), switched only at a keyframe of the encoding switched to, so the
+//! receiver's decoder never sees a frame that refers to a picture it did not get.
+//!
+//! The target layer is the preferred one (`setPreferredLayers`, highest by default) or, when
+//! that encoding is not arriving (the sender dropped it, or has not started it yet), the
+//! highest lower one that is: a receiver never waits black for a layer that does not come.
+//! Across a switch the outgoing sequence numbers stay contiguous (the consumer's rewriter) and
+//! the RTP timestamp continues from the last one sent plus the wall-clock time since, so the
+//! receiver's jitter buffer sees no jump. Temporal layers are forwarded whole (the current
+//! temporal layer reported is the highest).
+//!
+//! Owns the layer choice and the timestamp offset; the stream state is the consumer's.
+
+use std::time::{Duration, Instant};
+
+/// An encoding that sent nothing for this long is taken as stopped.
+const INACTIVE_AFTER: Duration = Duration::from_millis(1500);
+
+pub struct Simulcast {
+    /// Encodings (spatial layers) of the producer, lowest first.
+    pub spatial_layers: usize,
+    pub temporal_layers: usize,
+    pub preferred_spatial: usize,
+    pub preferred_temporal: usize,
+    /// The encoding being forwarded, once a keyframe started it.
+    pub current: Option<usize>,
+    /// The encoding being switched to (waits for its keyframe).
+    pub target: Option<usize>,
+    last_seen: Vec<Option<Instant>>,
+    /// Added to the producer encoding's RTP timestamps (wrapping).
+    ts_offset: u32,
+    last_out: Option<(u32, Instant)>,
+    clock_rate: u32,
+    /// currentLayers changed since the router last looked ('layerschange').
+    pub layers_changed: bool,
+    /// A new target was chosen since the router last looked: ask for its keyframe.
+    pub keyframe_wanted: bool,
+}
+
+/// What to do with a packet of the producer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit {
+    Drop,
+    /// Forward with this timestamp; `switched` when it starts a new encoding.
+    Forward {
+        timestamp: u32,
+        switched: bool,
+    },
+}
+
+impl Simulcast {
+    pub fn new(spatial_layers: usize, temporal_layers: usize, clock_rate: u32) -> Self {
+        let spatial_layers = spatial_layers.max(1);
+        Self {
+            spatial_layers,
+            temporal_layers: temporal_layers.max(1),
+            preferred_spatial: spatial_layers - 1,
+            preferred_temporal: temporal_layers.max(1) - 1,
+            current: None,
+            target: None,
+            last_seen: vec![None; spatial_layers],
+            ts_offset: 0,
+            last_out: None,
+            clock_rate,
+            layers_changed: false,
+            keyframe_wanted: false,
+        }
+    }
+
+    pub fn set_preferred(&mut self, now: Instant, spatial: usize, temporal: usize) {
+        self.preferred_spatial = spatial.min(self.spatial_layers - 1);
+        self.preferred_temporal = temporal.min(self.temporal_layers - 1);
+        self.retarget(now);
+    }
+
+    fn retarget(&mut self, now: Instant) {
+        let want = self.choose(now);
+        let target = (Some(want) != self.current).then_some(want);
+        if target.is_some() && target != self.target {
+            self.keyframe_wanted = true;
+        }
+        self.target = target;
+    }
+
+    /// The encoding to go to now: the preferred one if it is arriving, else the highest lower
+    /// one that is (else the lowest that is, else the preferred).
+    fn choose(&self, now: Instant) -> usize {
+        let active =
+            |e: usize| self.last_seen[e].is_some_and(|t| now.duration_since(t) < INACTIVE_AFTER);
+        (0..=self.preferred_spatial)
+            .rev()
+            .find(|&e| active(e))
+            .or_else(|| (0..self.spatial_layers).find(|&e| active(e)))
+            .unwrap_or(self.preferred_spatial)
+    }
+
+    /// Whether a packet of `encoding` goes out, and with which timestamp.
+    pub fn admit(
+        &mut self,
+        now: Instant,
+        encoding: usize,
+        timestamp: u32,
+        keyframe: bool,
+    ) -> Admit {
+        if encoding >= self.spatial_layers {
+            return Admit::Drop;
+        }
+        self.last_seen[encoding] = Some(now);
+        self.retarget(now);
+        let mut switched = false;
+        if self.target == Some(encoding) && keyframe {
+            // Start (or switch to) this encoding: its timestamps continue from the last one
+            // sent, advanced by the time that passed.
+            self.ts_offset = match self.last_out {
+                Some((ts, at)) => {
+                    let elapsed = now.duration_since(at).as_micros() as u64;
+                    let advance = (elapsed * self.clock_rate as u64 / 1_000_000).max(1) as u32;
+                    ts.wrapping_add(advance).wrapping_sub(timestamp)
+                }
+                None => 0,
+            };
+            self.current = Some(encoding);
+            self.target = None;
+            self.layers_changed = true;
+            switched = true;
+        }
+        if self.current != Some(encoding) {
+            return Admit::Drop;
+        }
+        let out = timestamp.wrapping_add(self.ts_offset);
+        self.last_out = Some((out, now));
+        Admit::Forward {
+            timestamp: out,
+            switched,
+        }
+    }
+
+    /// The encoding a keyframe is needed from: the target if switching, else the current one.
+    pub fn keyframe_encoding(&self) -> usize {
+        self.target
+            .or(self.current)
+            .unwrap_or(self.preferred_spatial)
+    }
+
+    /// A stream restarts (pause/resume, transport reconnect): it starts again at a keyframe.
+    pub fn restart(&mut self) {
+        if self.current.is_some() {
+            self.target = self.current;
+            self.current = None;
+            self.layers_changed = true;
+        }
+    }
+
+    /// `{ spatialLayer, temporalLayer }` being forwarded, if any.
+    pub fn current_layers(&self) -> Option<(usize, usize)> {
+        self.current.map(|s| (s, self.temporal_layers - 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_only_at_a_keyframe_and_keeps_timestamps_continuous() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut s = Simulcast::new(3, 1, 90000);
+        s.set_preferred(t0, 0, 0);
+        // Layer 0 starts at its keyframe; delta frames of layer 1 are dropped.
+        assert_eq!(s.admit(ms(0), 0, 1000, false), Admit::Drop);
+        assert!(matches!(
+            s.admit(ms(10), 0, 1900, true),
+            Admit::Forward {
+                timestamp: 1900,
+                switched: true
+            }
+        ));
+        assert_eq!(s.admit(ms(20), 1, 50_000, true), Admit::Drop);
+        assert_eq!(s.current_layers(), Some((0, 0)));
+        // Prefer layer 2: nothing changes until its keyframe comes.
+        s.set_preferred(ms(43), 2, 0);
+        assert!(matches!(
+            s.admit(ms(43), 0, 4900, false),
+            Admit::Forward {
+                timestamp: 4900,
+                ..
+            }
+        ));
+        assert_eq!(s.admit(ms(44), 2, 700_000, false), Admit::Drop);
+        assert_eq!(s.keyframe_encoding(), 2);
+        assert!(matches!(
+            s.admit(ms(50), 0, 5800, false),
+            Admit::Forward { .. }
+        ));
+        // Its keyframe 20 ms after the last packet sent: 1800 ticks later at 90 kHz.
+        match s.admit(ms(70), 2, 700_300, true) {
+            Admit::Forward {
+                timestamp,
+                switched,
+            } => {
+                assert!(switched);
+                assert_eq!(timestamp, 5800 + 1800);
+            }
+            Admit::Drop => panic!("the keyframe of the target starts it"),
+        }
+        assert_eq!(s.admit(ms(80), 0, 6700, false), Admit::Drop);
+        assert!(matches!(
+            s.admit(ms(103), 2, 703_300, false),
+            Admit::Forward {
+                timestamp: 10_600,
+                ..
+            }
+        ));
+        assert_eq!(s.current_layers(), Some((2, 0)));
+    }
+
+    #[test]
+    fn an_encoding_that_does_not_arrive_is_not_waited_for() {
+        let t0 = Instant::now();
+        let mut s = Simulcast::new(3, 3, 90000);
+        // Preferred is the highest (2), but only layer 1 arrives.
+        assert!(matches!(
+            s.admit(t0, 1, 0, true),
+            Admit::Forward { switched: true, .. }
+        ));
+        assert_eq!(s.current_layers(), Some((1, 2)));
+        // Layer 2 appears: switch at its keyframe.
+        assert_eq!(
+            s.admit(t0 + Duration::from_millis(5), 2, 10, false),
+            Admit::Drop
+        );
+        assert!(matches!(
+            s.admit(t0 + Duration::from_millis(9), 2, 20, true),
+            Admit::Forward { switched: true, .. }
+        ));
+        // Layer 2 stops for 2 s: back down at layer 1's next keyframe.
+        let later = t0 + Duration::from_millis(2100);
+        assert_eq!(s.admit(later, 1, 5000, false), Admit::Drop);
+        assert!(matches!(
+            s.admit(later, 1, 5000, true),
+            Admit::Forward { switched: true, .. }
+        ));
+    }
+}
