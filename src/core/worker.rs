@@ -1,6 +1,11 @@
-//! The core engine of one worker: routers, transports, producers and consumers, and the packet
-//! path between them. Sans-IO: the driver feeds it requests, datagrams and timeouts with the
-//! current time, and drains `Output`s.
+//! The engine of one worker: its entry points for the io driver (`handle_request`,
+//! `handle_datagram`, `handle_tcp_*`, `handle_timeout`, `poll_output`, `poll_timeout`),
+//! request dispatch by handler id, the WebRtcServers' socket routing and the timers.
+//! Sans-IO: the driver feeds it requests, datagrams and timeouts with the current time.
+//!
+//! Owns the context (`Ctx`: clock, output queue, buffer pool, logs) and the object graph
+//! (`router::Graph`); it decides nothing about media itself: what a request or a datagram means
+//! for transports, producers and consumers is theirs and the router's. Nothing imports it.
 
 use crate::core::context::{field, str_field, Ctx, Res};
 use crate::core::data::SubchannelFilter;

@@ -40,6 +40,7 @@ impl SeqRewriter {
     pub fn request_resync(&mut self) {
         self.resync = true;
     }
+
     pub fn rewrite(&mut self, seq: u16) -> u16 {
         if !self.started {
             self.started = true;
@@ -168,6 +169,7 @@ impl RetransmissionBuffer {
             max_age,
         }
     }
+
     pub fn store(&mut self, now: Instant, seq: u16, pkt: &[u8]) {
         if self.slots.is_empty() {
             return;
@@ -179,6 +181,7 @@ impl RetransmissionBuffer {
         s.data.clear();
         s.data.extend_from_slice(pkt);
     }
+
     pub fn get(&self, now: Instant, seq: u16) -> Option<&[u8]> {
         if self.slots.is_empty() {
             return None;

@@ -26,6 +26,7 @@ impl Graph {
         let changed = sctp.handle_packet(now, packet, &mut msgs);
         self.after_sctp(ctx, k, changed, msgs);
     }
+
     /// Delivers received messages, sends what SCTP queued, reports state changes.
     pub fn after_sctp(&mut self, ctx: &mut Ctx, k: u32, changed: bool, msgs: Vec<SctpMessage>) {
         for m in msgs {
@@ -57,12 +58,14 @@ impl Graph {
             }
         }
     }
+
     /// Sends the SCTP packets a transport's association has queued.
     pub fn flush_sctp(&mut self, ctx: &mut Ctx, k: u32) {
         if let Some(t) = self.transports.get_mut(&k) {
             t.flush_sctp(ctx);
         }
     }
+
     /// A message from a data producer goes to each of its data consumers.
     pub fn deliver_data(
         &mut self,
@@ -90,6 +93,7 @@ impl Graph {
             }
         }
     }
+
     /// Sends a message to a data consumer's endpoint; returns the stream's buffered amount.
     pub fn send_to_data_consumer(
         &mut self,
@@ -133,6 +137,7 @@ impl Graph {
             }
         }
     }
+
     /// Runs SCTP timers and 'bufferedamountlow' checks.
     pub fn tick_sctp(&mut self, ctx: &mut Ctx, now: Instant) {
         let keys: Vec<u32> = self
@@ -175,6 +180,7 @@ impl Graph {
             }
         }
     }
+
     pub fn produce_data(&mut self, tk: u32, d: &Value) -> Res {
         let id = str_field(d, "dataProducerId")?.to_string();
         if self.data_producer_ids.contains(&id) {
@@ -251,6 +257,7 @@ impl Graph {
         self.data_producers.insert(dpk, dp);
         Ok(dump)
     }
+
     pub fn consume_data(&mut self, tk: u32, d: &Value) -> Res {
         let id = str_field(d, "dataConsumerId")?.to_string();
         if self.data_consumer_ids.contains(&id) {
@@ -346,6 +353,7 @@ impl Graph {
         self.data_consumers.insert(dck, dc);
         Ok(dump)
     }
+
     pub fn remove_data_consumer(&mut self, k: u32) {
         let Some(c) = self.data_consumers.remove(&k) else {
             return;
@@ -358,6 +366,7 @@ impl Graph {
             t.data_consumers.retain(|x| *x != k);
         }
     }
+
     pub fn remove_data_producer(&mut self, ctx: &mut Ctx, k: u32) {
         let Some(p) = self.data_producers.remove(&k) else {
             return;
@@ -374,6 +383,7 @@ impl Graph {
             self.remove_data_consumer(c);
         }
     }
+
     pub fn data_producer_request(&mut self, ctx: &mut Ctx, k: u32, m: &str) -> Res {
         let ts = ctx.unix_ms();
         let p = self.data_producers.get_mut(&k).expect("checked");
@@ -406,6 +416,7 @@ impl Graph {
             _ => Err(CoreError::error(format!("unknown method '{m}'"))),
         }
     }
+
     pub fn data_consumer_request(
         &mut self,
         ctx: &mut Ctx,

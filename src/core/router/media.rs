@@ -66,6 +66,7 @@ impl Graph {
         }
         Ok(json!({ "type": ptype.as_str() }))
     }
+
     pub fn consume(&mut self, ctx: &mut Ctx, tk: u32, d: &Value) -> Res {
         let id = str_field(d, "consumerId")?.to_string();
         if self.consumer_ids.contains(&id) {
@@ -104,6 +105,7 @@ impl Graph {
             "preferredLayers": preferred_layers,
         }))
     }
+
     /// `{ score, producerScore, producerScores }` as mediasoup reports it: the producer's
     /// per-encoding scores are 0 until their stream has been seen.
     pub fn consumer_score(&self, c: &Consumer) -> Value {
@@ -124,6 +126,7 @@ impl Graph {
         };
         json!({ "score": c.score, "producerScore": producer_score, "producerScores": all })
     }
+
     /// A consumer needs a keyframe (created, resumed, its transport connected, its producer
     /// resumed, its remote sent PLI/FIR, or the app asked): ask its producer for one on each
     /// encoding it forwards, and remember the consumer until the keyframe arrives so that the
@@ -146,6 +149,7 @@ impl Graph {
             self.send_keyframe_request(ctx, pk, Some(enc), false);
         }
     }
+
     /// Writes the producer's PLI/FIR (throttled and deferred by the producer; with
     /// `deferred_only`, only the requests whose throttle window has ended) to its sender.
     pub fn send_keyframe_request(
@@ -189,6 +193,7 @@ impl Graph {
             ctx.trace(&pid, kind, "out", json!({ "ssrc": ssrc }));
         }
     }
+
     /// Keyframe upkeep, every tick: deferred producer requests whose window ended go out, and
     /// consumers still waiting for the keyframe they asked for `KEYFRAME_RETRY` ago ask again.
     /// Without the retry a consumer whose request (or whose keyframe) was lost would stay
@@ -227,6 +232,7 @@ impl Graph {
             self.request_keyframe_for(ctx, ck);
         }
     }
+
     /// Tells a transport's consumers when it starts or stops being able to carry media
     /// (`Transport::can_carry_media`). A consumer made active by the connection waits for a
     /// keyframe and asks for one now — not before: a keyframe requested while the transport
@@ -257,6 +263,7 @@ impl Graph {
             }
         }
     }
+
     /// Producer requests: pause and resume reach its consumers; the rest is the producer's own.
     pub fn producer_request(&mut self, ctx: &mut Ctx, k: u32, m: &str, d: &Value) -> Res {
         let p = self.producers.get_mut(&k).expect("checked");
@@ -292,6 +299,7 @@ impl Graph {
         }
         Ok(Value::Null)
     }
+
     /// Consumer requests: the consumer answers, the router adds what comes from its producer
     /// (consumable encodings, the producer's stats) and acts on a keyframe need.
     pub fn consumer_request(&mut self, ctx: &mut Ctx, k: u32, m: &str, d: &Value) -> Res {

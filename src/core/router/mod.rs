@@ -105,6 +105,7 @@ impl Graph {
         }
         Ok(Value::Null)
     }
+
     pub fn register_transport(
         &mut self,
         router: &str,
@@ -131,6 +132,7 @@ impl Graph {
         self.transports.insert(k, t);
         Ok(k)
     }
+
     pub fn create_webrtc_transport(&mut self, ctx: &mut Ctx, router: &str, d: &Value) -> Res {
         if !self.routers.contains_key(router) {
             return Err(CoreError::not_found(format!(
@@ -191,6 +193,7 @@ impl Graph {
         }
         Ok(self.transport_dump(k))
     }
+
     /// A transport of `flavor` with its own RTCP SSRC and the SCTP association (and 3.27 SCTP
     /// settings) the request asked for.
     fn new_transport(
@@ -230,6 +233,7 @@ impl Graph {
         let k = self.register_transport(router, &id, t)?;
         Ok(self.transport_dump(k))
     }
+
     pub fn close_transport(&mut self, ctx: &mut Ctx, k: u32) {
         let Some(mut t) = self.transports.remove(&k) else {
             return;
@@ -270,6 +274,7 @@ impl Graph {
         }
         t.close(ctx);
     }
+
     pub fn remove_consumer(&mut self, k: u32) {
         let Some(c) = self.consumers.remove(&k) else {
             return;
@@ -283,6 +288,7 @@ impl Graph {
             t.consumer_ssrcs.retain(|_, v| *v != k);
         }
     }
+
     /// Removes a producer; its consumers get 'producerclose' and are removed.
     pub fn remove_producer(&mut self, ctx: &mut Ctx, k: u32, notify: bool) {
         let Some(p) = self.producers.remove(&k) else {
@@ -319,6 +325,7 @@ impl Graph {
             self.remove_consumer(c);
         }
     }
+
     pub fn transport_request(&mut self, ctx: &mut Ctx, k: u32, m: &str, d: &Value) -> Res {
         match m {
             "transport.dump" => Ok(self.transport_dump(k)),
@@ -377,6 +384,7 @@ impl Graph {
             _ => Err(CoreError::error(format!("unknown method '{m}'"))),
         }
     }
+
     pub fn transport_dump(&self, k: u32) -> Value {
         let t = &self.transports[&k];
         let mut v = t.dump(self.fingerprints.clone());
@@ -400,9 +408,11 @@ impl Graph {
         }
         v
     }
+
     pub fn transport_stats(&mut self, ctx: &mut Ctx, k: u32) -> Value {
         self.transports.get_mut(&k).expect("checked").stats(ctx)
     }
+
     pub fn router_dump(&self, h: &str) -> Res {
         let r = self
             .routers

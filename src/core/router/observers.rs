@@ -25,6 +25,7 @@ impl Graph {
             r.observers.retain(|x| *x != k);
         }
     }
+
     pub fn observer_request(&mut self, k: u32, m: &str, d: &Value) -> Res {
         match m {
             "rtpObserver.pause" | "rtpObserver.resume" => {
@@ -67,6 +68,7 @@ impl Graph {
             _ => Err(CoreError::error(format!("unknown method '{m}'"))),
         }
     }
+
     pub fn tick_observers(&mut self, ctx: &mut Ctx, now: Instant) {
         let due: Vec<u32> = self
             .observers
@@ -98,6 +100,7 @@ impl Graph {
             }
         }
     }
+
     pub fn create_observer(&mut self, ctx: &mut Ctx, h: &str, method: &str, d: &Value) -> Res {
         if !self.routers.contains_key(h) {
             return Err(CoreError::not_found(format!(

@@ -36,6 +36,7 @@ impl Graph {
             Inbound::Nothing => {}
         }
     }
+
     /// On a WebRtcServer, a validated tuple routes this transport's later packets (and a new
     /// TCP connection becomes one of its sockets).
     pub fn route_validated_tuple(&mut self, k: u32, tuple: Tuple) {
@@ -61,6 +62,7 @@ impl Graph {
             srv.by_tuple.insert(tuple, k);
         }
     }
+
     /// The RTP packet path: listener → producer stream → consumers.
     pub fn rtp_input(&mut self, ctx: &mut Ctx, tk: u32, data: &[u8]) {
         let now = ctx.now;
@@ -405,6 +407,7 @@ impl Graph {
             }
         }
     }
+
     pub fn send_rtcp_reports(&mut self, ctx: &mut Ctx, keys: &[u32]) {
         let now = ctx.now;
         let ntp = ctx.ntp();
@@ -466,6 +469,7 @@ impl Graph {
             ctx.notify(&id, "score", data);
         }
     }
+
     /// NACKs for every producer's missing packets, due now.
     pub fn tick_nacks(&mut self, ctx: &mut Ctx, now: Instant) {
         let mut scratch = Vec::new();
