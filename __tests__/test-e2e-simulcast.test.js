@@ -66,6 +66,7 @@ test('simulcast: B decodes the preferred layer and follows setPreferredLayers() 
 			throw new Error(`did not switch up to 640: ${await view()}`);
 		}
 		expect(changes.map(l => l?.spatialLayer)).toEqual(expect.arrayContaining([2, 0, 1]));
+		expect(await consumer.dump()).toMatchObject({ type: 'simulcast', preferredSpatialLayer: 1, currentSpatialLayer: 1, currentTemporalLayer: 2 });
 		// One outgoing stream throughout, decoding continuously (no freeze at the switches).
 		const [out] = await consumer.getStats();
 		console.log(`[e2e simulcast] layers ${JSON.stringify(changes)}; consumer stats ${JSON.stringify(out)}`);

@@ -454,7 +454,7 @@ impl Consumer {
         let none = ConsumerEffect::None;
         match m {
             "consumer.dump" => Ok((
-                json!({
+                self.dump_layers(json!({
                     "id": self.id,
                     "producerId": self.producer_id,
                     "kind": self.kind,
@@ -465,7 +465,7 @@ impl Consumer {
                     "paused": self.paused,
                     "producerPaused": self.producer_paused,
                     "priority": self.priority,
-                }),
+                })),
                 none,
             )),
             "consumer.getStats" => {
@@ -521,6 +521,21 @@ impl Consumer {
             }
             _ => Err(CoreError::error(format!("unknown method '{m}'"))),
         }
+    }
+
+    /// A simulcast consumer's dump adds its layers as mediasoup's does (-1: none).
+    fn dump_layers(&self, mut v: Value) -> Value {
+        if let ConsumerType::Simulcast(sim) = &self.ctype {
+            let layer = |l: Option<usize>| l.map_or(-1, |x| x as i64);
+            let temporal = |l: Option<usize>| l.map(|_| sim.temporal_layers - 1);
+            v["preferredSpatialLayer"] = json!(sim.preferred_spatial);
+            v["targetSpatialLayer"] = json!(layer(sim.target.or(sim.current)));
+            v["currentSpatialLayer"] = json!(layer(sim.current));
+            v["preferredTemporalLayer"] = json!(sim.preferred_temporal);
+            v["targetTemporalLayer"] = json!(layer(temporal(sim.target.or(sim.current))));
+            v["currentTemporalLayer"] = json!(layer(temporal(sim.current)));
+        }
+        v
     }
 
     pub fn is_pipe(&self) -> bool {
