@@ -31,6 +31,88 @@ pub fn is_keyframe(p: &[u8]) -> bool {
     }
 }
 
+/// PictureID and TL0PICIDX continuity across the streams a simulcast consumer switches
+/// between (RFC 7741 §4.2): each forwarded descriptor gets the stream's values moved by an
+/// offset chosen at the switch, so the receiver sees them go on from the last ones it got. The
+/// descriptor is written by the sender's packetizer after any end-to-end encryption, so this
+/// reads nothing of the frame.
+#[derive(Debug, Default, Clone)]
+pub struct Vp8Rewriter {
+    pid_offset: u16,
+    tl0_offset: u8,
+    last_pid: Option<u16>,
+    last_tl0: Option<u8>,
+    resync: bool,
+}
+
+impl Vp8Rewriter {
+    /// The next packet starts another stream: continue from the last values sent.
+    pub fn request_resync(&mut self) {
+        self.resync = true;
+    }
+
+    /// Rewrites the descriptor at the start of `payload` in place (nothing if it has neither
+    /// field, or is malformed).
+    pub fn rewrite(&mut self, payload: &mut [u8]) {
+        let Some(&b0) = payload.first() else { return };
+        if b0 & 0x80 == 0 || payload.len() < 3 {
+            return;
+        }
+        let x = payload[1];
+        let mut i = 2;
+        let mut pid_at = None;
+        if x & 0x80 != 0 {
+            let wide = payload[i] & 0x80 != 0;
+            if wide && payload.len() < i + 2 {
+                return;
+            }
+            pid_at = Some((i, wide));
+            i += if wide { 2 } else { 1 };
+        }
+        let tl0_at = (x & 0x40 != 0 && i < payload.len()).then_some(i);
+        let read_pid = |p: &[u8], (at, wide): (usize, bool)| {
+            if wide {
+                u16::from_be_bytes([p[at] & 0x7f, p[at + 1]])
+            } else {
+                (p[at] & 0x7f) as u16
+            }
+        };
+        if std::mem::take(&mut self.resync) {
+            if let (Some(at), Some(last)) = (pid_at, self.last_pid) {
+                self.pid_offset = last.wrapping_add(1).wrapping_sub(read_pid(payload, at));
+            }
+            if let (Some(at), Some(last)) = (tl0_at, self.last_tl0) {
+                self.tl0_offset = last.wrapping_add(1).wrapping_sub(payload[at]);
+            }
+        }
+        if let Some(at) = pid_at {
+            let (pos, wide) = at;
+            let mask = if wide { 0x7fff } else { 0x7f };
+            let pid = read_pid(payload, at).wrapping_add(self.pid_offset) & mask;
+            if wide {
+                payload[pos] = 0x80 | (pid >> 8) as u8;
+                payload[pos + 1] = pid as u8;
+            } else {
+                payload[pos] = pid as u8;
+            }
+            // A late packet (older picture) does not move the point a switch continues from.
+            if self
+                .last_pid
+                .is_none_or(|l| pid.wrapping_sub(l) & mask < mask / 2)
+            {
+                self.last_pid = Some(pid);
+            }
+        }
+        if let Some(at) = tl0_at {
+            let tl0 = payload[at].wrapping_add(self.tl0_offset);
+            payload[at] = tl0;
+            if self.last_tl0.is_none_or(|l| tl0.wrapping_sub(l) < 128) {
+                self.last_tl0 = Some(tl0);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -47,5 +129,41 @@ mod tests {
         assert!(!super::is_keyframe(&[0x80, 0x80, 0x81, 0x23, 0x10]));
         assert!(!super::is_keyframe(&[0x90]));
         assert!(!super::is_keyframe(&[]));
+    }
+
+    #[test]
+    fn picture_id_and_tl0picidx_continue_across_a_stream_switch() {
+        // X=1 S=1; I=1 L=1; 15-bit PictureID; TL0PICIDX; payload.
+        let pkt =
+            |pid: u16, tl0: u8| vec![0x90, 0xc0, 0x80 | (pid >> 8) as u8, pid as u8, tl0, 0x00];
+        let mut r = super::Vp8Rewriter::default();
+        let mut a = pkt(100, 7);
+        r.rewrite(&mut a);
+        assert_eq!(a, pkt(100, 7));
+        let mut a = pkt(101, 8);
+        r.rewrite(&mut a);
+        assert_eq!(a, pkt(101, 8));
+        // Another stream, far away in both: continues at 102 / 9.
+        r.request_resync();
+        let mut b = pkt(30_000, 200);
+        r.rewrite(&mut b);
+        assert_eq!(b, pkt(102, 9));
+        let mut b = pkt(30_001, 200);
+        r.rewrite(&mut b);
+        assert_eq!(b, pkt(103, 9));
+        // The 15-bit PictureID wraps within 15 bits.
+        let mut c = pkt(32_767 - 30_000 + 30_000, 201);
+        r.rewrite(&mut c);
+        assert_eq!(
+            c,
+            pkt(
+                (32_767u16.wrapping_add(102).wrapping_sub(30_000)) & 0x7fff,
+                10
+            )
+        );
+        // No extension: untouched.
+        let mut d = vec![0x10, 0x00, 0x9d];
+        r.rewrite(&mut d);
+        assert_eq!(d, vec![0x10, 0x00, 0x9d]);
     }
 }

@@ -638,6 +638,7 @@ impl Consumer {
         if self.ignore_dtx && codec.kind == CodecKind::Opus && payload.len() <= 2 {
             return false;
         }
+        let vp8 = codec.kind == CodecKind::Vp8;
         let st = &mut self.streams[si];
         let mut ts = src.view.timestamp();
         if let ConsumerType::Simulcast(sim) = &mut self.ctype {
@@ -677,6 +678,10 @@ impl Consumer {
             payload,
             out,
         );
+        if let (true, ConsumerType::Simulcast(sim)) = (vp8, &mut self.ctype) {
+            let start = out.len() - payload.len();
+            sim.vp8.rewrite(&mut out[start..]);
+        }
         let st = &mut self.streams[si];
         st.buffer.store(now, seq, out);
         st.sent.add(now, out.len());

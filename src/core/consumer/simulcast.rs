@@ -7,11 +7,13 @@
 //! highest lower one that is: a receiver never waits black for a layer that does not come.
 //! Across a switch the outgoing sequence numbers stay contiguous (the consumer's rewriter) and
 //! the RTP timestamp continues from the last one sent plus the wall-clock time since, so the
-//! receiver's jitter buffer sees no jump. Temporal layers are forwarded whole (the current
-//! temporal layer reported is the highest).
+//! receiver's jitter buffer sees no jump; VP8's PictureID and TL0PICIDX continue the same way
+//! (from the payload descriptor, which stays readable under end-to-end encryption). Temporal
+//! layers are forwarded whole (the current temporal layer reported is the highest).
 //!
 //! Owns the layer choice and the timestamp offset; the stream state is the consumer's.
 
+use crate::core::codecs::vp8::Vp8Rewriter;
 use std::time::{Duration, Instant};
 
 /// An encoding that sent nothing for this long is taken as stopped.
@@ -36,6 +38,8 @@ pub struct Simulcast {
     pub layers_changed: bool,
     /// A new target was chosen since the router last looked: ask for its keyframe.
     pub keyframe_wanted: bool,
+    /// VP8 PictureID / TL0PICIDX continuity across switches.
+    pub vp8: Vp8Rewriter,
 }
 
 /// What to do with a packet of the producer.
@@ -65,6 +69,7 @@ impl Simulcast {
             clock_rate,
             layers_changed: false,
             keyframe_wanted: false,
+            vp8: Vp8Rewriter::default(),
         }
     }
 
@@ -123,6 +128,7 @@ impl Simulcast {
             self.current = Some(encoding);
             self.target = None;
             self.layers_changed = true;
+            self.vp8.request_resync();
             switched = true;
         }
         if self.current != Some(encoding) {
