@@ -1,6 +1,9 @@
 //! Data: DataProducers and DataConsumers over SCTP (WebRTC, plain and pipe transports) or
 //! direct (DirectTransport), the SCTP associations' input, timers and output, and message
 //! delivery with subchannels.
+//!
+//! It routes messages and drives the associations; each data object's own state (subchannels,
+//! counters, thresholds) is `data.rs`'s, the association's protocol work `sctp/`'s.
 
 use super::Graph;
 use crate::core::context::{field, str_field, Ctx, Res};

@@ -2,6 +2,10 @@
 //! in the transports' RTP listeners, their requests, and the keyframe requests between them
 //! (a consumer's need goes to its producer, throttled and deferred there, retried while the
 //! consumer waits; a transport's connection activates its consumers).
+//!
+//! Like every file of the router, it owns no state of its own (the `Graph` does) and leaves
+//! each object's own work to its module: parsing, counters, rewriting and requests that touch
+//! one object only are the producer's and the consumer's.
 
 use super::Graph;
 use crate::core::consumer::{Consumer, ConsumerEffect};

@@ -1,5 +1,8 @@
 //! RTP observers (audio level, active speaker) of a router: creation, producers added and
 //! removed, and their periodic events.
+//!
+//! It feeds observers and turns their events into notifications; levels and speaker choice are
+//! `observers/`'s own.
 
 use super::Graph;
 use crate::core::context::{str_field, Ctx, Res};

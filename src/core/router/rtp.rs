@@ -3,6 +3,9 @@
 //! through the consumer's transport; RTCP feedback goes the other way (NACK → retransmission,
 //! PLI/FIR → keyframe request, receiver reports → scores); periodic RTCP: receiver and sender
 //! reports, NACKs, transport-cc feedback.
+//!
+//! It routes and schedules; unwrapping (SRTP, demux) is the transport's, receive statistics and
+//! NACK lists the producer's, rewriting and retransmission the consumer's.
 
 use super::Graph;
 use crate::core::consumer::SourcePacket;
