@@ -44,13 +44,11 @@ pub enum ConsumerType {
 }
 
 impl ConsumerType {
+    /// The kind named `name`, for kinds that need nothing more than their name (a simulcast
+    /// consumer is built from its parameters in `Consumer::from_request`).
     pub fn from_name(name: &str) -> Self {
         match name {
             "pipe" => Self::Pipe(Pipe),
-            "simulcast" => Self::Simple(Simple {
-                type_name: "simulcast",
-                encoding: 0,
-            }),
             "svc" => Self::Simple(Simple {
                 type_name: "svc",
                 encoding: 0,
@@ -167,8 +165,7 @@ impl Consumer {
         let kind = str_field(d, "kind")?.to_string();
         let mut rtp = field(d, "rtpParameters")?.clone();
         normalize_rtp_parameters(&mut rtp);
-        let ctype =
-            ConsumerType::from_name(d.get("type").and_then(Value::as_str).unwrap_or("simple"));
+        let type_name = d.get("type").and_then(Value::as_str).unwrap_or("simple");
         let video = kind == "video";
         let mut streams = Vec::new();
         for (i, e) in rtp["encodings"]
@@ -187,7 +184,7 @@ impl Consumer {
             return Err(CoreError::type_error("empty rtpParameters.encodings"));
         }
         // A non-pipe consumer sends one stream whatever the producer has.
-        if !matches!(ctype, ConsumerType::Pipe(_)) {
+        if type_name != "pipe" {
             streams.truncate(1);
         }
         let all: Vec<&Value> = rtp["codecs"].as_array().into_iter().flatten().collect();
@@ -227,6 +224,26 @@ impl Consumer {
             .as_str()
             .unwrap_or("peerwave")
             .to_string();
+        let preferred_layers = matches!(type_name, "simulcast" | "svc").then(|| {
+            let pl = d.get("preferredLayers");
+            let layer = |k| pl.and_then(|l| l.get(k)).and_then(Value::as_u64);
+            clamp_layers(&rtp, layer("spatialLayer"), layer("temporalLayer"))
+        });
+        let ctype = match (type_name, &preferred_layers) {
+            ("simulcast", Some(l)) => {
+                let mode = rtp["encodings"][0]["scalabilityMode"]
+                    .as_str()
+                    .unwrap_or("L1T1");
+                let (spatial, temporal) = parse_layers(mode);
+                let clock_rate = codecs.first().map_or(90000, |x| x.clock_rate);
+                let mut sim = Simulcast::new(spatial as usize, temporal as usize, clock_rate);
+                let layer = |k: &str| l[k].as_u64().unwrap_or(0) as usize;
+                sim.preferred_spatial = layer("spatialLayer");
+                sim.preferred_temporal = layer("temporalLayer");
+                ConsumerType::Simulcast(sim)
+            }
+            (other, _) => ConsumerType::from_name(other),
+        };
         let mut c = Consumer::new(
             id,
             producer_id,
@@ -243,30 +260,7 @@ impl Consumer {
         );
         c.paused = d.get("paused").and_then(Value::as_bool).unwrap_or(false);
         c.ignore_dtx = d.get("ignoreDtx").and_then(Value::as_bool).unwrap_or(false);
-        if matches!(c.ctype.name(), "simulcast" | "svc") {
-            let pl = d.get("preferredLayers");
-            let spatial = pl
-                .and_then(|l| l.get("spatialLayer"))
-                .and_then(Value::as_u64);
-            let temporal = pl
-                .and_then(|l| l.get("temporalLayer"))
-                .and_then(Value::as_u64);
-            c.preferred_layers = Some(clamp_layers(&c.rtp_parameters, spatial, temporal));
-        }
-        if c.ctype.name() == "simulcast" {
-            let mode = c.rtp_parameters["encodings"][0]["scalabilityMode"]
-                .as_str()
-                .unwrap_or("L1T1");
-            let (spatial, temporal) = parse_layers(mode);
-            let clock_rate = c.codecs.first().map_or(90000, |x| x.clock_rate);
-            let mut sim = Simulcast::new(spatial as usize, temporal as usize, clock_rate);
-            if let Some(l) = &c.preferred_layers {
-                let layer = |k: &str| l[k].as_u64().unwrap_or(0) as usize;
-                sim.preferred_spatial = layer("spatialLayer");
-                sim.preferred_temporal = layer("temporalLayer");
-            }
-            c.ctype = ConsumerType::Simulcast(sim);
-        }
+        c.preferred_layers = preferred_layers;
         Ok(c)
     }
 

@@ -191,9 +191,9 @@ pub fn input(
             ctx.drops.malformed += 1;
             return InputOutcome::default();
         };
-        let o = w.ice.handle_stun(ctx.now, tuple, &msg);
+        let mut o = w.ice.handle_stun(ctx.now, tuple, &msg);
         let validated = w.ice.is_valid_tuple(&tuple).then_some(tuple);
-        if let Some(r) = o.response.clone() {
+        if let Some(r) = o.response.take() {
             ctx.outputs.push_back(Output::Transmit {
                 socket: tuple.socket,
                 to: tuple.remote,
