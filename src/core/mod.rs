@@ -1,6 +1,7 @@
 //! The sans-IO engine: mediasoup's worker semantics with no sockets, threads or clock of its
 //! own. See `worker::Engine`.
 
+pub mod bwe;
 pub mod codecs;
 pub mod consumer;
 pub mod context;

@@ -476,6 +476,7 @@ impl Engine {
         self.graph.keyframe_upkeep(&mut self.ctx, now);
         self.graph.tick_observers(&mut self.ctx, now);
         self.graph.tick_sctp(&mut self.ctx, now);
+        self.graph.tick_bwe(&mut self.ctx, now);
         if now >= self.next_tcc {
             self.next_tcc = now + TCC_INTERVAL;
             self.graph.send_tcc_feedback(&mut self.ctx);

@@ -617,12 +617,14 @@ impl Consumer {
     }
 
     /// Builds the RTX (or plain) retransmission of `seq` of the stream with media SSRC `ssrc`
-    /// into `out`. Returns whether it was RTX, or None if the packet is not buffered.
+    /// into `out`, with the transport's next transport-wide sequence number if the packet
+    /// carries one. Returns whether it was RTX, or None if the packet is not buffered.
     pub fn retransmit(
         &mut self,
         now: Instant,
         ssrc: u32,
         seq: u16,
+        tcc_seq: &mut u16,
         out: &mut Vec<u8>,
     ) -> Option<bool> {
         let si = self.streams.iter().position(|s| s.ssrc == ssrc)?;
@@ -652,7 +654,24 @@ impl Consumer {
             }
         };
         st.retransmitted.add(now, out.len());
+        // A retransmission is a new packet for congestion control: its own transport-wide
+        // sequence number.
+        if let Some(id) = self.ext_id(ExtUri::TransportWideCc) {
+            let at = RtpView::parse(out).ok().and_then(|v| {
+                let e = v.extension(id).filter(|e| e.len() >= 2)?;
+                Some(e.as_ptr() as usize - out.as_ptr() as usize)
+            });
+            if let Some(at) = at {
+                *tcc_seq = tcc_seq.wrapping_add(1);
+                out[at..at + 2].copy_from_slice(&tcc_seq.to_be_bytes());
+            }
+        }
         Some(rtx)
+    }
+
+    /// The id the remote gave a header extension, if it accepted it.
+    pub fn ext_id(&self, uri: ExtUri) -> Option<u8> {
+        self.exts.iter().find(|(_, u)| *u == uri).map(|(id, _)| *id)
     }
 
     /// Handles a receiver report block about one of our SSRCs.

@@ -25,6 +25,8 @@ pub struct Simulcast {
     pub temporal_layers: usize,
     pub preferred_spatial: usize,
     pub preferred_temporal: usize,
+    /// The highest encoding the transport's bandwidth allows (None: no estimate applies).
+    pub max_spatial: Option<usize>,
     /// The encoding being forwarded, once a keyframe started it.
     pub current: Option<usize>,
     /// The encoding being switched to (waits for its keyframe).
@@ -61,6 +63,7 @@ impl Simulcast {
             temporal_layers: temporal_layers.max(1),
             preferred_spatial: spatial_layers - 1,
             preferred_temporal: temporal_layers.max(1) - 1,
+            max_spatial: None,
             current: None,
             target: None,
             last_seen: vec![None; spatial_layers],
@@ -79,6 +82,14 @@ impl Simulcast {
         self.retarget(now);
     }
 
+    /// The transport's allocation allows encodings up to `max` (None: any).
+    pub fn set_max_spatial(&mut self, now: Instant, max: Option<usize>) {
+        if self.max_spatial != max {
+            self.max_spatial = max;
+            self.retarget(now);
+        }
+    }
+
     fn retarget(&mut self, now: Instant) {
         let want = self.choose(now);
         let target = (Some(want) != self.current).then_some(want);
@@ -88,16 +99,20 @@ impl Simulcast {
         self.target = target;
     }
 
-    /// The encoding to go to now: the preferred one if it is arriving, else the highest lower
-    /// one that is (else the lowest that is, else the preferred).
+    /// The encoding to go to now: the preferred one (within what the bandwidth allows) if it
+    /// is arriving, else the highest lower one that is (else the lowest that is, else the
+    /// preferred).
     fn choose(&self, now: Instant) -> usize {
         let active =
             |e: usize| self.last_seen[e].is_some_and(|t| now.duration_since(t) < INACTIVE_AFTER);
-        (0..=self.preferred_spatial)
+        let top = self
+            .max_spatial
+            .map_or(self.preferred_spatial, |m| m.min(self.preferred_spatial));
+        (0..=top)
             .rev()
             .find(|&e| active(e))
             .or_else(|| (0..self.spatial_layers).find(|&e| active(e)))
-            .unwrap_or(self.preferred_spatial)
+            .unwrap_or(top)
     }
 
     /// Whether a packet of `encoding` goes out, and with which timestamp.

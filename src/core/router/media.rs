@@ -99,6 +99,7 @@ impl Graph {
         let active = c.is_active();
         let score = self.consumer_score(&c);
         self.consumers.insert(ck, c);
+        self.start_bwe_for(tk, ck);
         if active {
             self.request_keyframe_for(ctx, ck);
         }

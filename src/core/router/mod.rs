@@ -10,6 +10,7 @@
 //! cascades, dumps), `media.rs` (producers, consumers, keyframes), `rtp.rs` (the packet path
 //! and periodic RTCP), `data.rs` (SCTP and data channels), `observers.rs`.
 
+mod bwe;
 mod data;
 mod media;
 mod observers;

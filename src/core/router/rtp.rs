@@ -220,7 +220,11 @@ impl Graph {
                 continue;
             };
             let mut out = ctx.buf();
+            let tcc_before = ct.tcc_seq;
             let forwarded = c.forward(now, &src, &mut ct.tcc_seq, ast, &mut out);
+            if let (true, Some(b)) = (ct.tcc_seq != tcc_before, ct.bwe.as_mut()) {
+                b.on_sent(now, ct.tcc_seq, out.len(), false);
+            }
             if let Some((layers, keyframe)) = c.take_layer_events() {
                 if let Some(layers) = layers {
                     ctx.notify(&c.id, "layerschange", layers);
@@ -280,6 +284,13 @@ impl Graph {
         // Collect work first: keyframe requests and retransmissions need several maps.
         let mut keyframe_for: Vec<u32> = Vec::new();
         let mut nacks: Vec<(u32, u32, u16)> = Vec::new();
+        for it in &items {
+            let tcc = it.pt == rtcp::PT_RTPFB && it.count == 15;
+            let remb = it.pt == rtcp::PT_PSFB && it.count == 15;
+            if tcc || remb {
+                self.bwe_feedback(ctx, tk, it);
+            }
+        }
         let mut traces: Vec<(String, &'static str, Value)> = Vec::new();
         {
             let Self {
@@ -403,10 +414,15 @@ impl Graph {
             let Some(c) = consumers.get_mut(&ck) else {
                 continue;
             };
-            if let Some(rtx) = c.retransmit(now, media, seq, &mut out) {
-                if let Some(t) = transports.get_mut(&c.transport) {
-                    t.transmit(ctx, out, false, rtx);
+            let Some(t) = transports.get_mut(&c.transport) else {
+                continue;
+            };
+            let tcc_before = t.tcc_seq;
+            if let Some(rtx) = c.retransmit(now, media, seq, &mut t.tcc_seq, &mut out) {
+                if let (true, Some(b)) = (t.tcc_seq != tcc_before, t.bwe.as_mut()) {
+                    b.on_sent(now, t.tcc_seq, out.len(), false);
                 }
+                t.transmit(ctx, out, false, rtx);
             }
         }
     }

@@ -151,6 +151,18 @@ pub fn feedback_ssrcs(item: &RtcpItem<'_>) -> Option<(u32, u32)> {
     (b.len() >= 8).then(|| (u32_at(b, 0), u32_at(b, 4)))
 }
 
+/// The bitrate of a receiver estimated maximum bitrate message (PSFB FMT 15, "REMB",
+/// draft-alvestrand-rmcat-remb), in bits per second.
+pub fn parse_remb(item: &RtcpItem<'_>) -> Option<u64> {
+    let b = item.body();
+    if item.pt != PT_PSFB || item.count != 15 || b.len() < 16 || &b[8..12] != b"REMB" {
+        return None;
+    }
+    let exp = u32::from(b[13] >> 2);
+    let mantissa = (u64::from(b[13] & 3) << 16) | (u64::from(b[14]) << 8) | u64::from(b[15]);
+    mantissa.checked_shl(exp)
+}
+
 /// Generic NACK (RTPFB fmt 1): calls `f` with every lost sequence number.
 pub fn for_each_nack(item: &RtcpItem<'_>, mut f: impl FnMut(u16)) {
     let b = item.body();
@@ -267,6 +279,23 @@ pub fn write_nack(out: &mut Vec<u8>, sender: u32, media: u32, lost: &[u16]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remb_bitrate() {
+        // 1.5 Mbit/s as Chromium writes it: mantissa 187500, exponent 3.
+        let m: u32 = 187_500;
+        let mut p = vec![0x8f, PT_PSFB, 0, 5, 0, 0, 0, 1, 0, 0, 0, 0];
+        p.extend_from_slice(b"REMB");
+        p.extend_from_slice(&[1, (3 << 2) | (m >> 16) as u8, (m >> 8) as u8, m as u8]);
+        p.extend_from_slice(&7u32.to_be_bytes());
+        let mut items = Vec::new();
+        assert!(split_compound(&p, &mut items));
+        assert_eq!(parse_remb(&items[0]), Some(1_500_000));
+        let mut q = p.clone();
+        q[12] = b'X';
+        assert!(split_compound(&q, &mut items));
+        assert_eq!(parse_remb(&items[0]), None);
+    }
 
     #[test]
     fn sr_roundtrip_and_compound_split() {

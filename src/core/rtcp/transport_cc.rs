@@ -1,7 +1,9 @@
 //! Transport-wide congestion control feedback (draft-holmer-rmcat-transport-wide-cc-
-//! extensions-01): the receiver's side. Arrival times of packets carrying the transport-wide
-//! sequence number go back to the sender every 100 ms, so its send-side bandwidth estimator
-//! (a browser's GoogCC) can grow its bitrate instead of staying at its start value.
+//! extensions-01), both sides of the wire format. Receiving: arrival times of packets carrying
+//! the transport-wide sequence number go back to the sender every 100 ms, so its send-side
+//! bandwidth estimator (a browser's GoogCC) can grow its bitrate instead of staying at its
+//! start value. Sending: `for_each_arrival` reads a receiver's feedback (run-length, 1-bit and
+//! 2-bit chunks, as browsers mix them) for our own estimator (`bwe`).
 
 use crate::core::rtp::packet::SeqExtender;
 use std::collections::BTreeMap;
@@ -107,9 +109,141 @@ impl TccReceiver {
     }
 }
 
+/// Calls `f(sequence, arrival)` for every packet a feedback (RTPFB FMT 15, `body` after the
+/// 4-byte header) reports, in sequence order; `arrival` is in microseconds since the
+/// receiver's time origin, None for a packet reported lost. Returns None, having called `f` for
+/// nothing, when the packet is malformed (truncated chunks or deltas, reserved symbols).
+pub fn for_each_arrival(body: &[u8], mut f: impl FnMut(u16, Option<i64>)) -> Option<()> {
+    if body.len() < 16 {
+        return None;
+    }
+    let base = u16::from_be_bytes([body[8], body[9]]);
+    let count = u16::from_be_bytes([body[10], body[11]]) as usize;
+    let reference = i64::from(u32::from_be_bytes([0, body[12], body[13], body[14]])) * 64_000;
+    // First pass: the symbols, from the chunks (at most `count`).
+    let mut symbols: [u8; 1024] = [0; 1024];
+    if count > symbols.len() * 8 {
+        return None;
+    }
+    let mut big: Vec<u8> = Vec::new();
+    let many = count > symbols.len();
+    if many {
+        big.resize(count, 0);
+    }
+    let syms: &mut [u8] = if many {
+        &mut big[..]
+    } else {
+        &mut symbols[..count]
+    };
+    let mut n = 0;
+    let mut i = 16;
+    while n < count {
+        let chunk = u16::from_be_bytes([*body.get(i)?, *body.get(i + 1)?]);
+        i += 2;
+        if chunk & 0x8000 == 0 {
+            let sym = ((chunk >> 13) & 3) as u8;
+            let run = (chunk & 0x1fff) as usize;
+            for _ in 0..run.min(count - n) {
+                syms[n] = sym;
+                n += 1;
+            }
+        } else if chunk & 0x4000 == 0 {
+            for k in 0..14usize.min(count - n) {
+                syms[n] = ((chunk >> (13 - k)) & 1) as u8;
+                n += 1;
+            }
+        } else {
+            for k in 0..7usize.min(count - n) {
+                syms[n] = ((chunk >> (12 - 2 * k)) & 3) as u8;
+                n += 1;
+            }
+        }
+    }
+    // Check the deltas are all there before reporting anything.
+    let mut j = i;
+    for &s in syms.iter() {
+        j += match s {
+            0 => 0,
+            1 => 1,
+            2 => 2,
+            _ => return None,
+        };
+    }
+    if j > body.len() {
+        return None;
+    }
+    let mut at = reference;
+    for (k, &s) in syms.iter().enumerate() {
+        let seq = base.wrapping_add(k as u16);
+        match s {
+            1 => {
+                at += i64::from(body[i]) * 250;
+                i += 1;
+                f(seq, Some(at));
+            }
+            2 => {
+                at += i64::from(i16::from_be_bytes([body[i], body[i + 1]])) * 250;
+                i += 2;
+                f(seq, Some(at));
+            }
+            _ => f(seq, None),
+        }
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_run_length_and_vector_chunks() {
+        // Base 65534, 20 packets: run of 9 received (small deltas), a 1-bit vector of 14
+        // (received, lost, received, then lost ...) truncated to the 11 left.
+        let mut b = vec![0, 0, 0, 1, 0, 0, 0, 2];
+        b.extend_from_slice(&65534u16.to_be_bytes());
+        b.extend_from_slice(&20u16.to_be_bytes());
+        b.extend_from_slice(&[0, 0, 3, 0]); // reference 192 ms
+        b.extend_from_slice(&((1u16 << 13) | 9).to_be_bytes());
+        b.extend_from_slice(&(0x8000u16 | (1 << 13) | (1 << 11)).to_be_bytes());
+        b.extend(std::iter::repeat_n(4u8, 11)); // 9 + 2 deltas of 1 ms
+        let mut seen = Vec::new();
+        assert!(for_each_arrival(&b, |s, a| seen.push((s, a))).is_some());
+        assert_eq!(seen.len(), 20);
+        assert_eq!(seen[0], (65534, Some(193_000)));
+        assert_eq!(seen[2], (0, Some(195_000)), "wraps");
+        assert_eq!(seen[9], (7, Some(202_000)));
+        assert_eq!(seen[10], (8, None));
+        assert_eq!(seen[11], (9, Some(203_000)));
+        assert!(seen[12..].iter().all(|(_, a)| a.is_none()));
+        // Truncated deltas: nothing reported.
+        let mut calls = 0;
+        assert!(for_each_arrival(&b[..b.len() - 1], |_, _| calls += 1).is_none());
+        assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn reads_what_the_receiver_side_writes() {
+        let epoch = Instant::now();
+        let mut r = TccReceiver::default();
+        for (s, ms) in [(1u16, 10u64), (2, 12), (4, 15), (5, 400)] {
+            r.record(epoch + Duration::from_millis(ms), s, 7);
+        }
+        let mut out = Vec::new();
+        assert!(r.build(1, epoch, &mut out));
+        let mut seen = Vec::new();
+        for_each_arrival(&out[4..], |s, a| seen.push((s, a))).unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (1, Some(10_000)),
+                (2, Some(12_000)),
+                (3, None),
+                (4, Some(15_000)),
+                (5, Some(400_000))
+            ]
+        );
+    }
 
     #[test]
     fn feedback_layout_statuses_and_deltas() {

@@ -8,6 +8,7 @@
 //! It keeps the keys of its producers and consumers but never looks into them: what a packet
 //! means for them is the router's business.
 
+use crate::core::bwe::SendSideBwe;
 use crate::core::context::{field, trace_types, Ctx, Res};
 use crate::core::dtls::{DtlsCertificate, DtlsState};
 use crate::core::ice::Tuple;
@@ -174,6 +175,13 @@ pub struct Transport {
     pub media_connected: bool,
     /// mediasoup 3.27's SCTP settings as the facade gave them (reported in sctpParameters).
     pub sctp_settings: Value,
+    /// Send-side bandwidth estimation, from the first consumer that negotiated transport-cc.
+    pub bwe: Option<Box<SendSideBwe>>,
+    /// Probe padding sent (`probationBytesSent`), and its packets' sequence number.
+    pub probation: TrafficCounter,
+    pub probation_seq: u16,
+    /// (available, desired) of the last 'bwe' trace.
+    pub bwe_traced: Option<(u64, u64)>,
 }
 
 impl Transport {
@@ -209,6 +217,10 @@ impl Transport {
             tcc: Default::default(),
             media_connected: false,
             sctp_settings: Value::Null,
+            bwe: None,
+            probation: TrafficCounter::default(),
+            probation_seq: 0,
+            bwe_traced: None,
         }
     }
 
@@ -334,6 +346,37 @@ impl Transport {
         }
     }
 
+    /// Starts bandwidth estimation (a consumer negotiated transport-cc, or a REMB came).
+    pub fn ensure_bwe(&mut self) -> &mut SendSideBwe {
+        let (start, min, max) = (
+            self.initial_available_outgoing_bitrate,
+            self.min_outgoing_bitrate,
+            self.max_outgoing_bitrate,
+        );
+        self.bwe
+            .get_or_insert_with(|| Box::new(SendSideBwe::new(start, min, max)))
+    }
+
+    fn apply_bitrate_limits(&mut self) {
+        let (min, max) = (self.min_outgoing_bitrate, self.max_outgoing_bitrate);
+        if let Some(b) = &mut self.bwe {
+            b.set_limits(min, max);
+        }
+    }
+
+    /// `availableOutgoingBitrate`: the estimate, or the initial value before there is one.
+    pub fn available_outgoing_bitrate(&self) -> u64 {
+        self.bwe.as_ref().map_or(
+            if self.max_outgoing_bitrate > 0 {
+                self.initial_available_outgoing_bitrate
+                    .min(self.max_outgoing_bitrate)
+            } else {
+                self.initial_available_outgoing_bitrate
+            },
+            |b| b.available(),
+        )
+    }
+
     /// Requests that only touch the transport's own settings.
     pub fn handle_request(&mut self, m: &str, d: &Value) -> Res {
         match m {
@@ -349,6 +392,7 @@ impl Transport {
                     ));
                 }
                 self.max_outgoing_bitrate = b;
+                self.apply_bitrate_limits();
                 Ok(Value::Null)
             }
             "transport.setMinOutgoingBitrate" => {
@@ -359,6 +403,7 @@ impl Transport {
                     ));
                 }
                 self.min_outgoing_bitrate = b;
+                self.apply_bitrate_limits();
                 Ok(Value::Null)
             }
             "transport.enableTraceEvent" => {
@@ -527,11 +572,14 @@ impl Transport {
             "rtxRecvBitrate": self.rtx_recv.rate.rate(now),
             "rtxBytesSent": self.rtx_send.bytes,
             "rtxSendBitrate": self.rtx_send.rate.rate(now),
-            "probationBytesSent": 0,
-            "probationSendBitrate": 0,
+            "probationBytesSent": self.probation.bytes,
+            "probationSendBitrate": self.probation.rate.rate(now),
         });
         if self.max_incoming_bitrate > 0 {
             v["maxIncomingBitrate"] = json!(self.max_incoming_bitrate);
+        }
+        if self.bwe.is_some() {
+            v["availableOutgoingBitrate"] = json!(self.available_outgoing_bitrate());
         }
         let tuple = self.tuple_json();
         match &self.flavor {
@@ -541,7 +589,7 @@ impl Transport {
                 if let Some(s) = &self.sctp {
                     v["sctpState"] = json!(s.state.as_str());
                 }
-                v["availableOutgoingBitrate"] = json!(self.initial_available_outgoing_bitrate);
+                v["availableOutgoingBitrate"] = json!(self.available_outgoing_bitrate());
                 v["iceRole"] = json!("controlled");
                 v["iceState"] = json!(w.ice.state.as_str());
                 v["dtlsState"] = json!(w.dtls_state.as_str());

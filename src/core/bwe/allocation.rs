@@ -1,0 +1,115 @@
+//! Sharing a transport's estimate among its consumers, as mediasoup distributes it: what
+//! cannot adapt (audio, simple and pipe consumers) is served first; then every adaptive
+//! consumer gets its lowest arriving layer, in priority order; then the rest goes to upgrades
+//! one layer at a time, a consumer of priority p taking up to p steps per round, until nothing
+//! more fits. A consumer never goes above its preferred layer. The lowest layer is kept even
+//! when it does not fit (a receiver with a frozen picture is worse off than a congested one;
+//! the estimate then says the path is full and nothing else is upgraded).
+
+/// One consumer as the allocation sees it.
+#[derive(Debug, Clone)]
+pub struct Demand {
+    pub priority: u8,
+    /// Bits per second of each layer, lowest first; 0: the layer is not arriving.
+    pub layer_rates: Vec<u64>,
+    /// The highest layer the consumer may get.
+    pub preferred: usize,
+}
+
+/// The result: for each demand, the highest layer it may forward (None: none arriving), and
+/// what all consumers would take at their preferred layers (the rate probing aims for).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Allocation {
+    pub layers: Vec<Option<usize>>,
+    pub desired: u64,
+}
+
+pub fn allocate(available: u64, fixed: u64, demands: &[Demand]) -> Allocation {
+    let mut budget = available as i64 - fixed as i64;
+    let mut layers: Vec<Option<usize>> = vec![None; demands.len()];
+    let mut order: Vec<usize> = (0..demands.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(demands[i].priority));
+    let mut desired = fixed;
+    for &i in &order {
+        let d = &demands[i];
+        let arriving = |l: &usize| d.layer_rates[*l] > 0;
+        let top = (0..d.layer_rates.len().min(d.preferred + 1))
+            .rev()
+            .find(arriving);
+        desired += top.map_or(0, |l| d.layer_rates[l]);
+        if let Some(l) = (0..d.layer_rates.len()).find(arriving) {
+            layers[i] = Some(l);
+            budget -= d.layer_rates[l] as i64;
+        }
+    }
+    loop {
+        let mut changed = false;
+        for &i in &order {
+            let d = &demands[i];
+            for _ in 0..d.priority.max(1) {
+                let Some(cur) = layers[i] else { break };
+                let Some(next) = (cur + 1..d.layer_rates.len().min(d.preferred + 1))
+                    .find(|&l| d.layer_rates[l] > 0)
+                else {
+                    break;
+                };
+                let extra = d.layer_rates[next] as i64 - d.layer_rates[cur] as i64;
+                if extra > budget {
+                    break;
+                }
+                budget -= extra;
+                layers[i] = Some(next);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Allocation { layers, desired }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(priority: u8, rates: &[u64], preferred: usize) -> Demand {
+        Demand {
+            priority,
+            layer_rates: rates.to_vec(),
+            preferred,
+        }
+    }
+
+    #[test]
+    fn lowest_layers_first_then_upgrades_by_priority() {
+        let sim = [150_000, 500_000, 1_500_000];
+        // 1.2 Mbit/s, 100 kbit/s of audio: both get layer 0 (300k), then the priority-2
+        // consumer climbs to 1 (+350k) first; the other's upgrade (+350k) still fits.
+        let a = allocate(1_200_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)]);
+        assert_eq!(a.layers, vec![Some(1), Some(1)]);
+        assert_eq!(a.desired, 100_000 + 3_000_000);
+        // 900 kbit/s: only the priority-2 consumer is upgraded.
+        let a = allocate(900_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)]);
+        assert_eq!(a.layers, vec![Some(0), Some(1)]);
+        // Too little for anything: the lowest layers are kept.
+        let a = allocate(100_000, 100_000, &[d(1, &sim, 2)]);
+        assert_eq!(a.layers, vec![Some(0)]);
+    }
+
+    #[test]
+    fn preferred_layers_and_missing_layers_bound_the_choice() {
+        let a = allocate(
+            10_000_000,
+            0,
+            &[
+                d(1, &[150_000, 0, 1_500_000], 2),
+                d(1, &[150_000, 500_000, 1_500_000], 1),
+            ],
+        );
+        assert_eq!(a.layers, vec![Some(2), Some(1)]);
+        assert_eq!(a.desired, 1_500_000 + 500_000);
+        let a = allocate(10_000_000, 0, &[d(1, &[0, 0, 0], 2)]);
+        assert_eq!(a.layers, vec![None]);
+    }
+}

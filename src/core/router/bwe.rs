@@ -1,0 +1,219 @@
+//! Bandwidth estimation where objects meet: a transport's estimator (`bwe`) hears the remote's
+//! feedback, and every 100 ms its estimate is shared among the transport's consumers
+//! (`bwe::allocation`): each simulcast consumer learns the highest layer it may forward, and
+//! the estimator learns what the consumers would take (the rate it probes towards). Probe
+//! padding goes out here too, on the probation stream mediasoup uses (SSRC 1234, payload type
+//! 127, which mediasoup-client's receive transports signal as their "probator").
+
+use super::Graph;
+use crate::core::bwe::allocation::{allocate, Demand};
+use crate::core::consumer::ConsumerType;
+use crate::core::context::Ctx;
+use crate::core::rtcp::{self, RtcpItem};
+use crate::core::rtp::packet::ExtWriter;
+use crate::core::rtp::ExtUri;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const ALLOCATION_INTERVAL: Duration = Duration::from_millis(100);
+const PROBATION_SSRC: u32 = 1234;
+const PROBATION_PT: u8 = 127;
+/// Padding bytes per probation packet (RTP padding counts at most 255).
+const PADDING: usize = 255;
+
+impl Graph {
+    /// A consumer that negotiated transport-cc starts its transport's estimator.
+    pub fn start_bwe_for(&mut self, tk: u32, ck: u32) {
+        let uses_tcc = self
+            .consumers
+            .get(&ck)
+            .is_some_and(|c| c.kind == "video" && c.ext_id(ExtUri::TransportWideCc).is_some());
+        if let (true, Some(t)) = (uses_tcc, self.transports.get_mut(&tk)) {
+            t.ensure_bwe();
+        }
+    }
+
+    /// Transport-cc feedback or REMB from the remote of transport `tk`.
+    pub fn bwe_feedback(&mut self, ctx: &mut Ctx, tk: u32, item: &RtcpItem<'_>) {
+        let now = ctx.now;
+        let Some(t) = self.transports.get_mut(&tk) else {
+            return;
+        };
+        if item.pt == rtcp::PT_RTPFB {
+            let Some(bwe) = t.bwe.as_mut() else {
+                return;
+            };
+            match bwe.on_feedback(now, item.body()) {
+                None => ctx.drops.malformed += 1,
+                Some(u) => {
+                    if let Some((target, measured)) = u.probe {
+                        ctx.debug("bwe", || {
+                            format!("probe of {target} bit/s measured {measured} bit/s")
+                        });
+                    }
+                }
+            }
+        } else if let Some(b) = rtcp::parse_remb(item) {
+            t.ensure_bwe().on_remb(b);
+        }
+    }
+
+    /// Every engine tick: allocation (every 100 ms) and probe padding, for each transport
+    /// that estimates.
+    pub fn tick_bwe(&mut self, ctx: &mut Ctx, now: Instant) {
+        let keys: Vec<u32> = self
+            .transports
+            .iter()
+            .filter(|(_, t)| t.bwe.is_some() && t.media_connected)
+            .map(|(k, _)| *k)
+            .collect();
+        for tk in keys {
+            let due = self.transports[&tk].bwe.as_ref().is_some_and(|b| {
+                b.allocated_at
+                    .is_none_or(|a| now >= a + ALLOCATION_INTERVAL)
+            });
+            if due {
+                self.allocate(ctx, tk);
+            }
+            let t = self.transports.get_mut(&tk).expect("listed");
+            let pad = t.bwe.as_mut().map_or(0, |b| b.padding_due(now));
+            if pad > 0 {
+                self.send_padding(ctx, tk, pad);
+            }
+        }
+    }
+
+    /// Shares transport `tk`'s estimate among its consumers.
+    fn allocate(&mut self, ctx: &mut Ctx, tk: u32) {
+        let now = ctx.now;
+        let Self {
+            transports,
+            consumers,
+            producers,
+            ..
+        } = self;
+        let Some(t) = transports.get_mut(&tk) else {
+            return;
+        };
+        let Some(bwe) = t.bwe.as_mut() else {
+            return;
+        };
+        bwe.allocated_at = Some(now);
+        let available = bwe.available();
+        let mut fixed = 0;
+        let mut demands = Vec::new();
+        let mut adaptive = Vec::new();
+        for ck in &t.consumers {
+            let Some(c) = consumers.get(ck) else { continue };
+            if !c.is_active() {
+                continue;
+            }
+            let Some(p) = producers.get_mut(&c.producer) else {
+                continue;
+            };
+            let rate = |e: usize| {
+                p.streams
+                    .get_mut(e)
+                    .and_then(Option::as_mut)
+                    .map_or(0, |s| s.media.rate.rate(now))
+            };
+            match &c.ctype {
+                ConsumerType::Simulcast(sim) => {
+                    demands.push(Demand {
+                        priority: c.priority,
+                        layer_rates: (0..sim.spatial_layers).map(rate).collect(),
+                        preferred: sim.preferred_spatial,
+                    });
+                    adaptive.push(*ck);
+                }
+                _ => fixed += c.encodings().map(rate).sum::<u64>(),
+            }
+        }
+        let a = allocate(available, fixed, &demands);
+        let changed = bwe.desired != a.desired;
+        bwe.desired = a.desired;
+        let (min, max) = (bwe.min_bitrate, bwe.max_bitrate);
+        for (ck, layer) in adaptive.iter().zip(&a.layers) {
+            if let Some(ConsumerType::Simulcast(sim)) = consumers.get_mut(ck).map(|c| &mut c.ctype)
+            {
+                sim.set_max_spatial(now, *layer);
+            }
+        }
+        let traced = t.bwe_traced != Some((available, a.desired));
+        if traced || changed {
+            t.bwe_traced = Some((available, a.desired));
+            if t.trace_types.iter().any(|x| x == "bwe") {
+                let info = json!({
+                    "desiredBitrate": a.desired,
+                    "effectiveDesiredBitrate": a.desired,
+                    "minBitrate": min,
+                    "maxBitrate": max,
+                    "startBitrate": t.initial_available_outgoing_bitrate,
+                    "maxPaddingBitrate": max,
+                    "availableBitrate": available,
+                    "type": "transport-cc",
+                });
+                let id = t.id.clone();
+                ctx.trace(&id, "bwe", "out", info);
+            }
+        }
+    }
+
+    /// Sends about `bytes` of probe padding on transport `tk`.
+    fn send_padding(&mut self, ctx: &mut Ctx, tk: u32, bytes: usize) {
+        let now = ctx.now;
+        let Some(t) = self.transports.get(&tk) else {
+            return;
+        };
+        // The ids the remote gave transport-cc and abs-send-time (any video consumer's).
+        let ids = t.consumers.iter().find_map(|ck| {
+            let c = self.consumers.get(ck)?;
+            Some((
+                c.ext_id(ExtUri::TransportWideCc)?,
+                c.ext_id(ExtUri::AbsSendTime),
+            ))
+        });
+        let Some((tcc_id, ast_id)) = ids else {
+            return;
+        };
+        let t = self.transports.get_mut(&tk).expect("checked");
+        let trace = t.trace_types.iter().any(|x| x == "probation");
+        let ts = (now.duration_since(ctx.anchor).as_micros() as u64 * 9 / 100) as u32;
+        let ast = ctx.abs_send_time();
+        let mut left = bytes;
+        while left > 0 {
+            let mut out = ctx.buf();
+            t.probation_seq = t.probation_seq.wrapping_add(1);
+            t.tcc_seq = t.tcc_seq.wrapping_add(1);
+            out.extend_from_slice(&[0xa0 | 0x10, PROBATION_PT]);
+            out.extend_from_slice(&t.probation_seq.to_be_bytes());
+            out.extend_from_slice(&ts.to_be_bytes());
+            out.extend_from_slice(&PROBATION_SSRC.to_be_bytes());
+            out.resize(12 + 16, 0);
+            let mut w = ExtWriter::new(&mut out, 12, false);
+            w.push(tcc_id, &t.tcc_seq.to_be_bytes());
+            if let Some(id) = ast_id {
+                w.push(id, &ast.to_be_bytes()[1..]);
+            }
+            let end = w.finish();
+            out.truncate(end);
+            out.resize(end + PADDING, 0);
+            let len = out.len();
+            out[len - 1] = PADDING as u8;
+            if trace {
+                let info = json!({
+                    "payloadType": PROBATION_PT, "sequenceNumber": t.probation_seq, "timestamp": ts,
+                    "ssrc": PROBATION_SSRC, "size": len, "payloadSize": 0, "paddingSize": PADDING,
+                });
+                let id = t.id.clone();
+                ctx.trace(&id, "probation", "out", info);
+            }
+            if let Some(b) = t.bwe.as_mut() {
+                b.on_sent(now, t.tcc_seq, len, true);
+            }
+            t.probation.add(now, len);
+            t.transmit(ctx, out, false, false);
+            left = left.saturating_sub(len);
+        }
+    }
+}
