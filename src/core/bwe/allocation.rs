@@ -5,6 +5,15 @@
 //! more fits. A consumer never goes above its preferred layer. The lowest layer is kept even
 //! when it does not fit (a receiver with a frozen picture is worse off than a congested one;
 //! the estimate then says the path is full and nothing else is upgraded).
+//!
+//! Hysteresis: a layer the consumer already forwards is kept while the budget covers its rate
+//! divided by `KEEP_MARGIN`. Layer rates are measured over a second, so a keyframe lifts
+//! them for that second; without the margin a consumer would leave its layer at every
+//! keyframe of it, and come back when the second has passed. A path that is really full makes
+//! the estimate fall well below the margin (on overuse to 85 % of what got through).
+
+/// How far a kept layer's rate may exceed its share.
+const KEEP_MARGIN: f64 = 1.3;
 
 /// One consumer as the allocation sees it.
 #[derive(Debug, Clone)]
@@ -14,6 +23,8 @@ pub struct Demand {
     pub layer_rates: Vec<u64>,
     /// The highest layer the consumer may get.
     pub preferred: usize,
+    /// The layer it forwards now, if any.
+    pub current: Option<usize>,
 }
 
 /// The result: for each demand, the highest layer it may forward (None: none arriving), and
@@ -53,7 +64,10 @@ pub fn allocate(available: u64, fixed: u64, demands: &[Demand]) -> Allocation {
                 else {
                     break;
                 };
-                let extra = d.layer_rates[next] as i64 - d.layer_rates[cur] as i64;
+                let mut extra = d.layer_rates[next] as i64 - d.layer_rates[cur] as i64;
+                if d.current.is_some_and(|c| next <= c) {
+                    extra = (extra as f64 / KEEP_MARGIN) as i64;
+                }
                 if extra > budget {
                     break;
                 }
@@ -78,6 +92,7 @@ mod tests {
             priority,
             layer_rates: rates.to_vec(),
             preferred,
+            current: None,
         }
     }
 
@@ -111,5 +126,26 @@ mod tests {
         assert_eq!(a.desired, 1_500_000 + 500_000);
         let a = allocate(10_000_000, 0, &[d(1, &[0, 0, 0], 2)]);
         assert_eq!(a.layers, vec![None]);
+    }
+
+    #[test]
+    fn a_forwarded_layer_is_kept_through_a_keyframe_burst() {
+        // Layer 2 measures 1.8 Mbit/s for a second (a keyframe) against 1.6 available.
+        let rates = [150_000, 500_000, 1_800_000];
+        let fresh = d(1, &rates, 2);
+        assert_eq!(
+            allocate(1_600_000, 0, std::slice::from_ref(&fresh)).layers,
+            vec![Some(1)]
+        );
+        let kept = Demand {
+            current: Some(2),
+            ..fresh
+        };
+        assert_eq!(
+            allocate(1_600_000, 0, std::slice::from_ref(&kept)).layers,
+            vec![Some(2)]
+        );
+        // A full path (estimate well below the layer) still moves it down.
+        assert_eq!(allocate(900_000, 0, &[kept]).layers, vec![Some(1)]);
     }
 }

@@ -32,9 +32,12 @@ use trendline::{Trendline, Usage};
 /// Sent packets remembered for feedback (about 2 s of a 10 Mbit/s transport).
 const HISTORY: usize = 4096;
 const ACKED_WINDOW_US: i64 = 500_000;
-const LOSS_WINDOW: Duration = Duration::from_secs(1);
+/// Loss is judged over at least this many reported packets and this long (then counted anew,
+/// so one burst of loss is acted on once).
+const LOSS_MIN_PACKETS: u32 = 20;
+const LOSS_INTERVAL: Duration = Duration::from_millis(300);
 /// A probe aims this far above what the consumers want (keyframes, rate variation).
-const PROBE_HEADROOM: f64 = 1.25;
+const PROBE_HEADROOM: f64 = 2.0;
 const PROBE_LENGTH: Duration = Duration::from_millis(100);
 const PROBE_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(3);
 /// A probe's result is read when all its packets were reported, or this long after its end.
@@ -90,10 +93,13 @@ pub struct SendSideBwe {
     pub max_bitrate: u64,
     acked: VecDeque<(i64, u32)>,
     acked_bytes: u64,
-    losses: VecDeque<(Instant, u32, u32)>,
+    /// Lost and reported packets since the last loss judgement, and its result.
+    lost: u32,
+    reported: u32,
+    loss: f64,
+    loss_judged_at: Option<Instant>,
     last_update: Option<Instant>,
     last_decrease: Option<Instant>,
-    last_loss_decrease: Option<Instant>,
     probe: Option<Cluster>,
     next_cluster: u32,
     next_probe_at: Option<Instant>,
@@ -128,10 +134,12 @@ impl SendSideBwe {
             max_bitrate,
             acked: VecDeque::new(),
             acked_bytes: 0,
-            losses: VecDeque::new(),
+            lost: 0,
+            reported: 0,
+            loss: 0.0,
+            loss_judged_at: None,
             last_update: None,
             last_decrease: None,
-            last_loss_decrease: None,
             probe: None,
             next_cluster: 1,
             next_probe_at: None,
@@ -284,16 +292,8 @@ impl SendSideBwe {
                 self.acked_bytes -= u64::from(s);
             }
         }
-        if total > 0 {
-            self.losses.push_back((now, lost, total));
-        }
-        while self
-            .losses
-            .front()
-            .is_some_and(|&(t, _, _)| now.duration_since(t) > LOSS_WINDOW)
-        {
-            self.losses.pop_front();
-        }
+        self.lost += lost;
+        self.reported += total;
         let before = self.estimate;
         update.probe = self.probe_result(now, lost);
         self.update(now);
@@ -319,16 +319,9 @@ impl SendSideBwe {
         (self.acked.len() >= 5).then(|| self.acked_bytes as f64 * 8e6 / span as f64)
     }
 
+    /// The loss fraction of the last judged interval.
     pub fn loss_fraction(&self) -> f64 {
-        let (lost, total) = self
-            .losses
-            .iter()
-            .fold((0, 0), |(l, t), &(_, a, b)| (l + a, t + b));
-        if total < 10 {
-            0.0
-        } else {
-            f64::from(lost) / f64::from(total)
-        }
+        self.loss
     }
 
     pub fn usage(&self) -> Usage {
@@ -341,7 +334,17 @@ impl SendSideBwe {
             .map_or(0.0, |t| now.duration_since(t).as_secs_f64().min(1.0));
         self.last_update = Some(now);
         let acked = self.acked_rate();
-        let loss = self.loss_fraction();
+        let interval_done = self.loss_judged_at.is_none_or(|t| {
+            now.duration_since(t) >= LOSS_INTERVAL + Duration::from_millis(self.rtt_ms as u64)
+        });
+        let judged = self.reported >= LOSS_MIN_PACKETS && interval_done;
+        if judged {
+            self.loss = f64::from(self.lost) / f64::from(self.reported);
+            self.lost = 0;
+            self.reported = 0;
+            self.loss_judged_at = Some(now);
+        }
+        let loss = self.loss;
         let interval = Duration::from_millis((self.rtt_ms as u64).clamp(50, 300));
         match self.trend.usage {
             Usage::Overusing => {
@@ -370,13 +373,12 @@ impl SendSideBwe {
             }
             Usage::Normal => {}
         }
-        if loss > 0.1
-            && self
-                .last_loss_decrease
-                .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(300))
-        {
-            self.estimate *= 1.0 - 0.5 * loss;
-            self.last_loss_decrease = Some(now);
+        // Heavy loss cuts the estimate once per judged interval, never below most of what
+        // got through (packets queued before the last cut are still being lost).
+        if judged && loss > 0.1 {
+            let cut = self.estimate * (1.0 - 0.5 * loss);
+            let floor = acked.map_or(0.0, |a| 0.7 * a);
+            self.estimate = self.estimate.min(cut.max(floor));
         }
         self.clamp();
     }
@@ -424,7 +426,9 @@ impl SendSideBwe {
         } else {
             0.95 * measured
         };
-        if proven > self.estimate && self.trend.usage != Usage::Overusing {
+        // Overuse right after a cluster is the cluster's own queue: a capacity it measured
+        // stands; a rate it merely carried does not.
+        if proven > self.estimate && (!success || self.trend.usage != Usage::Overusing) {
             self.estimate = proven;
             self.clamp();
         }

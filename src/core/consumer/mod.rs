@@ -26,7 +26,7 @@ use crate::core::rtcp::{self, ReportBlock, SenderInfo};
 use crate::core::rtp::packet::{ExtWriter, RtpView};
 use crate::core::rtp::{ExtIds, ExtUri};
 use serde_json::{json, Value};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a consumer's request asks of the router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -628,6 +628,12 @@ impl Consumer {
         out: &mut Vec<u8>,
     ) -> Option<bool> {
         let si = self.streams.iter().position(|s| s.ssrc == ssrc)?;
+        // Once per round trip (at least 20 ms, 100 ms before one is measured).
+        let rtt = self.streams[si].rtt_ms;
+        let gap = Duration::from_millis(if rtt > 0.0 { (rtt as u64).max(20) } else { 100 });
+        if !self.streams[si].buffer.may_resend(now, seq, gap) {
+            return None;
+        }
         let (pt, hl) = {
             let v = RtpView::parse(self.streams[si].buffer.get(now, seq)?).ok()?;
             (v.payload_type(), v.header_len())

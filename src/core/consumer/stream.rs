@@ -44,6 +44,8 @@ struct Stored {
     seq: u16,
     /// None: the slot holds nothing yet.
     sent_at: Option<Instant>,
+    /// When it was last retransmitted.
+    resent_at: Option<Instant>,
     data: Vec<u8>,
 }
 
@@ -60,6 +62,7 @@ impl RetransmissionBuffer {
                 .map(|_| Stored {
                     seq: 0,
                     sent_at: None,
+                    resent_at: None,
                     data: Vec::new(),
                 })
                 .collect(),
@@ -75,8 +78,26 @@ impl RetransmissionBuffer {
         let s = &mut self.slots[seq as usize % n];
         s.seq = seq;
         s.sent_at = Some(now);
+        s.resent_at = None;
         s.data.clear();
         s.data.extend_from_slice(pkt);
+    }
+
+    /// Whether `seq` may be retransmitted now: it is held and was not already retransmitted
+    /// within `gap` (a NACK repeated before the first retransmission could arrive, or a
+    /// receiver asking again and again across a congested path, is answered once per gap).
+    /// Records the retransmission when it may.
+    pub fn may_resend(&mut self, now: Instant, seq: u16, gap: Duration) -> bool {
+        if self.get(now, seq).is_none() {
+            return false;
+        }
+        let n = self.slots.len();
+        let s = &mut self.slots[seq as usize % n];
+        if s.resent_at.is_some_and(|t| now.duration_since(t) < gap) {
+            return false;
+        }
+        s.resent_at = Some(now);
+        true
     }
 
     pub fn get(&self, now: Instant, seq: u16) -> Option<&[u8]> {
@@ -168,5 +189,10 @@ mod tests {
             b.get(t0 + Duration::from_millis(150), 5).is_none(),
             "too old"
         );
+        let gap = Duration::from_millis(40);
+        assert!(b.may_resend(t0, 5, gap));
+        assert!(!b.may_resend(t0 + Duration::from_millis(20), 5, gap));
+        assert!(b.may_resend(t0 + Duration::from_millis(50), 5, gap));
+        assert!(!b.may_resend(t0, 1, gap), "not held");
     }
 }

@@ -123,6 +123,7 @@ impl Graph {
                         priority: c.priority,
                         layer_rates: (0..sim.spatial_layers).map(rate).collect(),
                         preferred: sim.preferred_spatial,
+                        current: sim.current,
                     });
                     adaptive.push(*ck);
                 }

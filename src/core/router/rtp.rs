@@ -19,6 +19,9 @@ use crate::core::transport::{Flavor, Inbound, InputOutcome, LocalSocket};
 use serde_json::{json, Value};
 use std::time::Instant;
 
+/// How far above its bandwidth estimate a transport may send before NACKs go unanswered.
+const RTX_OVER_ESTIMATE: f64 = 1.1;
+
 impl Graph {
     /// Acts on what a transport made of an input: WebRtcServer routing by validated tuple,
     /// consumers told of connectivity, SCTP packets, then RTP/RTCP into the router.
@@ -417,6 +420,14 @@ impl Graph {
             let Some(t) = transports.get_mut(&c.transport) else {
                 continue;
             };
+            // Retransmissions do not push the transport past its estimate: on a congested
+            // path they would only add to the loss they answer.
+            if let Some(b) = &t.bwe {
+                if t.send.rate.rate(now) as f64 > b.available() as f64 * RTX_OVER_ESTIMATE {
+                    ctx.recycle(out);
+                    continue;
+                }
+            }
             let tcc_before = t.tcc_seq;
             if let Some(rtx) = c.retransmit(now, media, seq, &mut t.tcc_seq, &mut out) {
                 if let (true, Some(b)) = (t.tcc_seq != tcc_before, t.bwe.as_mut()) {
