@@ -1,7 +1,9 @@
 'use strict';
-// Simulcast with real Chromium peers: A sends three VP8 encodings (¼, ½ and full resolution of a
-// 1280×720 camera); B's consumer forwards the preferred layer, switching at keyframes, and
-// setPreferredLayers() moves B between them. B's decoded width is the verdict.
+// Simulcast with real Chromium peers: A sends three encodings (¼, ½ and full resolution of a
+// 1280×720 camera) in VP8 and in H264; B's consumer forwards the preferred layer, switching at
+// keyframes, and setPreferredLayers() moves B between them. B's decoded width is the verdict.
+// VP8's three temporal layers: a preferred temporal layer of 0 quarters B's frame rate with no
+// loss seen by B (sequence numbers and PictureIDs close over the dropped frames), 2 restores it.
 const mediasoup = require('../');
 const { mediaCodecs } = require('./helpers/media');
 const { startPageServer, launchBrowser, openPeer, waitFor } = require('./helpers/e2e');
@@ -22,14 +24,14 @@ afterAll(async () => {
 	worker?.close();
 });
 
-test('simulcast: B decodes the preferred layer and follows setPreferredLayers() down and up', async () => {
+test.each(['video/VP8', 'video/H264'])('simulcast %s: B decodes the preferred layer and follows setPreferredLayers() down and up', async videoCodec => {
 	const router = await worker.createRouter({ mediaCodecs });
 	const a = await openPeer(browser, pages.url, router);
 	const b = await openPeer(browser, pages.url, router);
 	try {
 		await a.produce({
 			audio: false,
-			videoCodec: 'video/VP8',
+			videoCodec,
 			width: 1280,
 			height: 720,
 			encodings: [
@@ -75,6 +77,29 @@ test('simulcast: B decodes the preferred layer and follows setPreferredLayers() 
 		const before = (await b.receiveStats()).framesDecoded;
 		await new Promise(r => setTimeout(r, 1000));
 		expect((await b.receiveStats()).framesDecoded - before).toBeGreaterThan(10);
+		if (videoCodec !== 'video/VP8') {
+			return;
+		}
+		// Temporal layers: the frame rate B decodes over 2 s, after 1 s to settle.
+		const fps = async () => {
+			await new Promise(r => setTimeout(r, 1000));
+			const s0 = await b.receiveStats();
+			await new Promise(r => setTimeout(r, 2000));
+			const s1 = await b.receiveStats();
+			return { fps: (s1.framesDecoded - s0.framesDecoded) / 2, lost: s1.packetsLost - s0.packetsLost };
+		};
+		const full = await fps();
+		await consumer.setPreferredLayers({ spatialLayer: 1, temporalLayer: 0 });
+		const base = await fps();
+		expect(consumer.currentLayers).toEqual({ spatialLayer: 1, temporalLayer: 0 });
+		await consumer.setPreferredLayers({ spatialLayer: 1, temporalLayer: 2 });
+		const restored = await fps();
+		console.log(`[e2e simulcast] fps all temporal layers ${full.fps}, base layer ${base.fps}, restored ${restored.fps}; lost ${base.lost}/${restored.lost}`);
+		if (!(base.fps <= full.fps * 0.4 && restored.fps >= full.fps * 0.7)) {
+			throw new Error(`frame rates ${JSON.stringify({ full, base, restored })}: ${await view()}`);
+		}
+		expect(base.lost).toBe(0);
+		expect(consumer.currentLayers).toEqual({ spatialLayer: 1, temporalLayer: 2 });
 	} finally {
 		await a.close();
 		await b.close();

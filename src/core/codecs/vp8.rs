@@ -31,6 +31,48 @@ pub fn is_keyframe(p: &[u8]) -> bool {
     }
 }
 
+/// The temporal-layer facts of a packet's descriptor: its temporal layer (TID), whether it is
+/// a layer sync point (Y: decodable from the base layer alone, where a receiver may start
+/// getting this layer) and its PictureID. None when the descriptor carries no TID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Temporal {
+    pub tid: u8,
+    pub sync: bool,
+    pub picture_id: Option<u16>,
+}
+
+pub fn temporal(p: &[u8]) -> Option<Temporal> {
+    let b0 = *p.first()?;
+    if b0 & 0x80 == 0 {
+        return None;
+    }
+    let x = *p.get(1)?;
+    let mut i = 2;
+    let mut picture_id = None;
+    if x & 0x80 != 0 {
+        let m = *p.get(i)?;
+        if m & 0x80 != 0 {
+            picture_id = Some(u16::from_be_bytes([m & 0x7f, *p.get(i + 1)?]));
+            i += 2;
+        } else {
+            picture_id = Some(u16::from(m));
+            i += 1;
+        }
+    }
+    if x & 0x40 != 0 {
+        i += 1;
+    }
+    if x & 0x20 == 0 {
+        return None;
+    }
+    let t = *p.get(i)?;
+    Some(Temporal {
+        tid: t >> 6,
+        sync: t & 0x20 != 0,
+        picture_id,
+    })
+}
+
 /// PictureID and TL0PICIDX continuity across the streams a simulcast consumer switches
 /// between (RFC 7741 §4.2): each forwarded descriptor gets the stream's values moved by an
 /// offset chosen at the switch, so the receiver sees them go on from the last ones it got. The
@@ -43,12 +85,24 @@ pub struct Vp8Rewriter {
     last_pid: Option<u16>,
     last_tl0: Option<u8>,
     resync: bool,
+    /// The last picture dropped (its PictureID as received), so that each dropped picture
+    /// moves the numbering once however many packets it has.
+    last_dropped: Option<u16>,
 }
 
 impl Vp8Rewriter {
     /// The next packet starts another stream: continue from the last values sent.
     pub fn request_resync(&mut self) {
         self.resync = true;
+    }
+
+    /// A picture (temporal layer above the target) is not forwarded: the pictures after it
+    /// are numbered down by one, so the receiver sees no gap where nothing was lost.
+    pub fn drop_picture(&mut self, picture_id: u16) {
+        if self.last_dropped != Some(picture_id) {
+            self.last_dropped = Some(picture_id);
+            self.pid_offset = self.pid_offset.wrapping_sub(1);
+        }
     }
 
     /// Rewrites the descriptor at the start of `payload` in place (nothing if it has neither
@@ -129,6 +183,38 @@ mod tests {
         assert!(!super::is_keyframe(&[0x80, 0x80, 0x81, 0x23, 0x10]));
         assert!(!super::is_keyframe(&[0x90]));
         assert!(!super::is_keyframe(&[]));
+    }
+
+    #[test]
+    fn reads_temporal_layer_and_sync() {
+        // X=1 S=1; I=1 L=1 T=1; 15-bit PictureID 0x0123; TL0PICIDX; TID=2 Y=1.
+        let p = [0x90, 0xe0, 0x81, 0x23, 0x05, 0xa0, 0x00];
+        assert_eq!(
+            super::temporal(&p),
+            Some(super::Temporal {
+                tid: 2,
+                sync: true,
+                picture_id: Some(0x123)
+            })
+        );
+        // T=0: no temporal facts.
+        assert_eq!(super::temporal(&[0x90, 0xc0, 0x81, 0x23, 0x05, 0x00]), None);
+        // Truncated.
+        assert_eq!(super::temporal(&[0x90, 0xe0, 0x81, 0x23, 0x05]), None);
+    }
+
+    #[test]
+    fn a_dropped_picture_leaves_no_gap() {
+        let pkt = |pid: u16| vec![0x90, 0x80, 0x80 | (pid >> 8) as u8, pid as u8, 0x00];
+        let mut r = super::Vp8Rewriter::default();
+        let mut a = pkt(10);
+        r.rewrite(&mut a);
+        // Picture 11 dropped (two packets): 12 goes out as 11.
+        r.drop_picture(11);
+        r.drop_picture(11);
+        let mut b = pkt(12);
+        r.rewrite(&mut b);
+        assert_eq!(b, pkt(11));
     }
 
     #[test]

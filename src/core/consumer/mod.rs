@@ -21,7 +21,7 @@ use simple::Simple;
 use simulcast::{Admit, Simulcast};
 pub use stream::{OutStream, RetransmissionBuffer, SeqRewriter};
 
-use crate::core::codecs::CodecKind;
+use crate::core::codecs::{vp8, CodecKind};
 use crate::core::rtcp::{self, ReportBlock, SenderInfo};
 use crate::core::rtp::packet::{ExtWriter, RtpView};
 use crate::core::rtp::{ExtIds, ExtUri};
@@ -392,13 +392,13 @@ impl Consumer {
     fn dump_layers(&self, mut v: Value) -> Value {
         if let ConsumerType::Simulcast(sim) = &self.ctype {
             let layer = |l: Option<usize>| l.map_or(-1, |x| x as i64);
-            let temporal = |l: Option<usize>| l.map(|_| sim.temporal_layers - 1);
+            let target = sim.target.or(sim.current);
             v["preferredSpatialLayer"] = json!(sim.preferred_spatial);
-            v["targetSpatialLayer"] = json!(layer(sim.target.or(sim.current)));
+            v["targetSpatialLayer"] = json!(layer(target));
             v["currentSpatialLayer"] = json!(layer(sim.current));
             v["preferredTemporalLayer"] = json!(sim.preferred_temporal);
-            v["targetTemporalLayer"] = json!(layer(temporal(sim.target.or(sim.current))));
-            v["currentTemporalLayer"] = json!(layer(temporal(sim.current)));
+            v["targetTemporalLayer"] = json!(layer(target.map(|_| sim.preferred_temporal)));
+            v["currentTemporalLayer"] = json!(layer(sim.current_layers().map(|(_, t)| t)));
         }
         v
     }
@@ -516,6 +516,18 @@ impl Consumer {
                     ts = timestamp;
                     if switched {
                         st.seq.request_resync();
+                    }
+                    let temporal = (vp8 && sim.temporal_layers > 1)
+                        .then(|| vp8::temporal(payload))
+                        .flatten();
+                    if let Some(t) = temporal {
+                        if !sim.admit_temporal(t.tid, t.sync, switched) {
+                            st.seq.drop(src.seq);
+                            if let Some(pid) = t.picture_id {
+                                sim.vp8.drop_picture(pid);
+                            }
+                            return false;
+                        }
                     }
                 }
             }

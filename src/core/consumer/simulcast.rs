@@ -8,8 +8,12 @@
 //! Across a switch the outgoing sequence numbers stay contiguous (the consumer's rewriter) and
 //! the RTP timestamp continues from the last one sent plus the wall-clock time since, so the
 //! receiver's jitter buffer sees no jump; VP8's PictureID and TL0PICIDX continue the same way
-//! (from the payload descriptor, which stays readable under end-to-end encryption). Temporal
-//! layers are forwarded whole (the current temporal layer reported is the highest).
+//! (from the payload descriptor, which stays readable under end-to-end encryption).
+//!
+//! Temporal layers (VP8's TID in the payload descriptor): frames above the preferred temporal
+//! layer are dropped, with the sequence numbers and PictureIDs after them moved down so the
+//! receiver sees no gap; going down is immediate, going up waits for a layer sync frame (Y)
+//! of the layer gone up to, or for the keyframe of a spatial switch.
 //!
 //! Owns the layer choice and the timestamp offset; the stream state is the consumer's.
 
@@ -29,6 +33,8 @@ pub struct Simulcast {
     pub max_spatial: Option<usize>,
     /// The encoding being forwarded, once a keyframe started it.
     pub current: Option<usize>,
+    /// The highest temporal layer being forwarded.
+    pub current_temporal: Option<usize>,
     /// The encoding being switched to (waits for its keyframe).
     pub target: Option<usize>,
     last_seen: Vec<Option<Instant>>,
@@ -65,6 +71,7 @@ impl Simulcast {
             preferred_temporal: temporal_layers.max(1) - 1,
             max_spatial: None,
             current: None,
+            current_temporal: None,
             target: None,
             last_seen: vec![None; spatial_layers],
             ts_offset: 0,
@@ -157,6 +164,33 @@ impl Simulcast {
         }
     }
 
+    /// Whether a packet of temporal layer `tid` goes out (`sync`: a layer sync point;
+    /// `switched`: the packet starts an encoding, at its keyframe).
+    pub fn admit_temporal(&mut self, tid: u8, sync: bool, switched: bool) -> bool {
+        let target = self.preferred_temporal;
+        let before = self.current_temporal;
+        let mut cur = match before {
+            Some(c) if !switched => c.min(target),
+            _ => target,
+        };
+        let tid = tid as usize;
+        let admit = if tid > target {
+            false
+        } else if tid > cur {
+            if sync {
+                cur = tid;
+            }
+            sync
+        } else {
+            true
+        };
+        self.current_temporal = Some(cur);
+        if before.is_some() && before != self.current_temporal {
+            self.layers_changed = true;
+        }
+        admit
+    }
+
     /// The encoding a keyframe is needed from: the target if switching, else the current one.
     pub fn keyframe_encoding(&self) -> usize {
         self.target
@@ -175,7 +209,13 @@ impl Simulcast {
 
     /// `{ spatialLayer, temporalLayer }` being forwarded, if any.
     pub fn current_layers(&self) -> Option<(usize, usize)> {
-        self.current.map(|s| (s, self.temporal_layers - 1))
+        self.current.map(|s| {
+            let t = self
+                .current_temporal
+                .unwrap_or(self.preferred_temporal)
+                .min(self.temporal_layers - 1);
+            (s, t)
+        })
     }
 }
 
@@ -235,6 +275,27 @@ mod tests {
             }
         ));
         assert_eq!(s.current_layers(), Some((2, 0)));
+    }
+
+    #[test]
+    fn temporal_layers_go_down_at_once_and_up_at_a_sync_frame() {
+        let mut s = Simulcast::new(1, 3, 90000);
+        assert!(s.admit_temporal(0, false, true));
+        assert!(
+            s.admit_temporal(2, false, false),
+            "all layers after the keyframe"
+        );
+        s.set_preferred(Instant::now(), 0, 0);
+        assert!(!s.admit_temporal(1, true, false));
+        assert!(s.admit_temporal(0, false, false));
+        assert_eq!(s.current_temporal, Some(0));
+        s.set_preferred(Instant::now(), 0, 2);
+        assert!(!s.admit_temporal(2, false, false), "not a sync frame");
+        assert!(s.admit_temporal(1, true, false));
+        assert_eq!(s.current_temporal, Some(1));
+        assert!(s.admit_temporal(1, false, false));
+        assert!(s.admit_temporal(2, true, false));
+        assert_eq!(s.current_temporal, Some(2));
     }
 
     #[test]

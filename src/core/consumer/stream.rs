@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct SeqRewriter {
     offset: u16,
     last_out: u16,
+    /// The newest input sequence number seen (forwarded or dropped).
+    last_in: u16,
     started: bool,
     resync: bool,
 }
@@ -26,17 +28,32 @@ impl SeqRewriter {
             self.offset = 0;
             self.resync = false;
             self.last_out = seq;
+            self.last_in = seq;
             return seq;
         }
         if self.resync {
             self.resync = false;
             self.offset = self.last_out.wrapping_add(1).wrapping_sub(seq);
+            self.last_in = seq;
         }
         let out = seq.wrapping_add(self.offset);
         if (out.wrapping_sub(self.last_out) as i16) > 0 {
             self.last_out = out;
         }
+        if (seq.wrapping_sub(self.last_in) as i16) > 0 {
+            self.last_in = seq;
+        }
         out
+    }
+
+    /// Input `seq` is not forwarded (a dropped temporal layer): the packets after it go out
+    /// one lower, so the receiver sees no gap. A late packet older than the newest one seen is
+    /// left alone (its number was never taken).
+    pub fn drop(&mut self, seq: u16) {
+        if self.started && !self.resync && (seq.wrapping_sub(self.last_in) as i16) > 0 {
+            self.last_in = seq;
+            self.offset = self.offset.wrapping_sub(1);
+        }
     }
 }
 
@@ -174,6 +191,13 @@ mod tests {
         s.request_resync();
         assert_eq!(s.rewrite(65535), 104);
         assert_eq!(s.rewrite(0), 105);
+        // Two dropped packets: no gap.
+        s.drop(1);
+        s.drop(2);
+        assert_eq!(s.rewrite(3), 106);
+        // A late dropped packet does not move the numbering.
+        s.drop(1);
+        assert_eq!(s.rewrite(4), 107);
     }
 
     #[test]
