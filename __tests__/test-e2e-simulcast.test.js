@@ -106,3 +106,45 @@ test.each(['video/VP8', 'video/H264'])('simulcast %s: B decodes the preferred la
 		router.close();
 	}
 }, 90000);
+
+// VP9 SVC: A sends one VP9 stream with three spatial and three temporal layers (L3T3_KEY, as
+// Chromium offers K-SVC); B's consumer (type 'svc') forwards the spatial layers up to the
+// preferred one by the VP9 payload descriptor, so B decodes 1280, then 320, then 640 wide.
+test('svc VP9 L3T3_KEY: B decodes the preferred spatial layer', async () => {
+	const vp9Codecs = mediaCodecs.map(c => (c.mimeType === 'video/VP9' ? { ...c, parameters: { 'profile-id': 0 } } : c));
+	const router = await worker.createRouter({ mediaCodecs: vp9Codecs });
+	const a = await openPeer(browser, pages.url, router);
+	const b = await openPeer(browser, pages.url, router);
+	try {
+		await a.produce({ audio: false, videoCodec: 'video/VP9', width: 1280, height: 720, encodings: [{ scalabilityMode: 'L3T3_KEY' }] });
+		const producer = a.producers.find(p => p.kind === 'video');
+		expect(producer.type).toBe('svc');
+		const consumer = await b.consume(producer);
+		expect(consumer.type).toBe('svc');
+		const changes = [];
+		consumer.on('layerschange', l => changes.push(l));
+		const width = async () => (await b.receiveStats()).frameWidth;
+		const view = async () =>
+			`B ${JSON.stringify(await b.receiveStats())}; consumer ${JSON.stringify(consumer.currentLayers)} ${JSON.stringify(await consumer.dump())} ${JSON.stringify(await consumer.getStats())}; producer ${JSON.stringify(await producer.getStats())}`;
+		for (const [spatialLayer, w] of [
+			[2, 1280],
+			[0, 320],
+			[1, 640],
+		]) {
+			await consumer.setPreferredLayers({ spatialLayer, temporalLayer: 2 });
+			const ok = await waitFor(async () => (await width()) === w, 25000, 200);
+			if (!ok) {
+				throw new Error(`preferred spatial layer ${spatialLayer}: B never decoded ${w} wide: ${await view()}`);
+			}
+			expect(consumer.currentLayers.spatialLayer).toBe(spatialLayer);
+		}
+		const before = (await b.receiveStats()).framesDecoded;
+		await new Promise(r => setTimeout(r, 1000));
+		expect((await b.receiveStats()).framesDecoded - before).toBeGreaterThan(10);
+		console.log(`[e2e svc] layers ${JSON.stringify(changes)}`);
+	} finally {
+		await a.close();
+		await b.close();
+		router.close();
+	}
+}, 90000);

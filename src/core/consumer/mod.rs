@@ -12,6 +12,7 @@ pub mod pipe;
 pub mod simple;
 pub mod simulcast;
 pub mod stream;
+pub mod svc;
 
 use crate::core::context::{field, str_field, trace_types, Ctx};
 use crate::core::message::CoreError;
@@ -20,6 +21,7 @@ use pipe::Pipe;
 use simple::Simple;
 use simulcast::{Admit, Simulcast};
 pub use stream::{OutStream, RetransmissionBuffer, SeqRewriter};
+use svc::{Svc, SvcAdmit};
 
 use crate::core::codecs::{vp8, CodecKind};
 use crate::core::rtcp::{self, ReportBlock, SenderInfo};
@@ -40,19 +42,16 @@ pub enum ConsumerEffect {
 pub enum ConsumerType {
     Simple(Simple),
     Simulcast(Simulcast),
+    Svc(Svc),
     Pipe(Pipe),
 }
 
 impl ConsumerType {
-    /// The kind named `name`, for kinds that need nothing more than their name (a simulcast
-    /// consumer is built from its parameters in `Consumer::from_request`).
+    /// The kind named `name`, for kinds that need nothing more than their name (simulcast and
+    /// SVC consumers are built from their parameters in `Consumer::from_request`).
     pub fn from_name(name: &str) -> Self {
         match name {
             "pipe" => Self::Pipe(Pipe),
-            "svc" => Self::Simple(Simple {
-                type_name: "svc",
-                encoding: 0,
-            }),
             _ => Self::Simple(Simple {
                 type_name: "simple",
                 encoding: 0,
@@ -65,6 +64,7 @@ impl ConsumerType {
         match self {
             Self::Simple(s) => s.type_name,
             Self::Simulcast(_) => "simulcast",
+            Self::Svc(_) => "svc",
             Self::Pipe(_) => "pipe",
         }
     }
@@ -74,6 +74,7 @@ impl ConsumerType {
         match self {
             Self::Simple(s) => s.stream_for(encoding),
             Self::Simulcast(s) => (encoding < s.spatial_layers).then_some(0),
+            Self::Svc(_) => (encoding == 0).then_some(0),
             Self::Pipe(p) => p.stream_for(encoding, streams),
         }
     }
@@ -83,6 +84,7 @@ impl ConsumerType {
         match self {
             Self::Simple(s) => s.encoding,
             Self::Simulcast(s) => s.keyframe_encoding(),
+            Self::Svc(_) => 0,
             Self::Pipe(_) => stream,
         }
     }
@@ -93,6 +95,7 @@ impl ConsumerType {
         match self {
             Self::Simple(s) => Some(s.encoding),
             Self::Simulcast(s) => Some(s.current.unwrap_or(0)),
+            Self::Svc(_) => Some(0),
             Self::Pipe(_) => None,
         }
     }
@@ -242,6 +245,17 @@ impl Consumer {
                 sim.preferred_temporal = layer("temporalLayer");
                 ConsumerType::Simulcast(sim)
             }
+            ("svc", Some(l)) => {
+                let mode = rtp["encodings"][0]["scalabilityMode"]
+                    .as_str()
+                    .unwrap_or("L1T1");
+                let (spatial, temporal) = parse_layers(mode);
+                let mut svc = Svc::new(spatial as usize, temporal as usize, mode.ends_with("_KEY"));
+                let layer = |k: &str| l[k].as_u64().unwrap_or(0) as usize;
+                svc.set_preferred(layer("spatialLayer"), layer("temporalLayer"));
+                svc.keyframe_wanted = false;
+                ConsumerType::Svc(svc)
+            }
             (other, _) => ConsumerType::from_name(other),
         };
         let mut c = Consumer::new(
@@ -373,10 +387,16 @@ impl Consumer {
                     d.get("temporalLayer").and_then(Value::as_u64),
                 );
                 self.preferred_layers = Some(layers.clone());
+                let layer = |k: &str| layers[k].as_u64().unwrap_or(0) as usize;
                 if let ConsumerType::Simulcast(sim) = &mut self.ctype {
-                    let layer = |k: &str| layers[k].as_u64().unwrap_or(0) as usize;
                     sim.set_preferred(ctx.now, layer("spatialLayer"), layer("temporalLayer"));
                     return Ok((layers, ConsumerEffect::RequestKeyFrame));
+                }
+                if let ConsumerType::Svc(svc) = &mut self.ctype {
+                    svc.set_preferred(layer("spatialLayer"), layer("temporalLayer"));
+                    if std::mem::take(&mut svc.keyframe_wanted) {
+                        return Ok((layers, ConsumerEffect::RequestKeyFrame));
+                    }
                 }
                 Ok((layers, none))
             }
@@ -400,6 +420,16 @@ impl Consumer {
             v["targetTemporalLayer"] = json!(layer(target.map(|_| sim.preferred_temporal)));
             v["currentTemporalLayer"] = json!(layer(sim.current_layers().map(|(_, t)| t)));
         }
+        if let ConsumerType::Svc(svc) = &self.ctype {
+            let layer = |l: Option<usize>| l.map_or(-1, |x| x as i64);
+            let current = svc.current_layers();
+            v["preferredSpatialLayer"] = json!(svc.preferred_spatial);
+            v["targetSpatialLayer"] = json!(svc.preferred_spatial);
+            v["currentSpatialLayer"] = json!(layer(current.map(|(s, _)| s)));
+            v["preferredTemporalLayer"] = json!(svc.preferred_temporal);
+            v["targetTemporalLayer"] = json!(svc.preferred_temporal);
+            v["currentTemporalLayer"] = json!(layer(current.map(|(_, t)| t)));
+        }
         v
     }
 
@@ -416,6 +446,7 @@ impl Consumer {
     pub fn encodings_awaiting_keyframe(&self) -> impl Iterator<Item = usize> + '_ {
         let switching = match &self.ctype {
             ConsumerType::Simulcast(s) => s.target,
+            ConsumerType::Svc(s) => s.awaiting_keyframe().then_some(0),
             _ => None,
         };
         self.streams
@@ -431,19 +462,26 @@ impl Consumer {
     /// keyframe. None (the common case, checked per packet) when nothing changed.
     #[inline]
     pub fn take_layer_events(&mut self) -> Option<(Option<Value>, bool)> {
-        let ConsumerType::Simulcast(s) = &mut self.ctype else {
-            return None;
+        let (changed, wanted, current) = match &mut self.ctype {
+            ConsumerType::Simulcast(s) if s.layers_changed || s.keyframe_wanted => (
+                std::mem::take(&mut s.layers_changed),
+                std::mem::take(&mut s.keyframe_wanted),
+                s.current_layers(),
+            ),
+            ConsumerType::Svc(s) if s.layers_changed || s.keyframe_wanted => (
+                std::mem::take(&mut s.layers_changed),
+                std::mem::take(&mut s.keyframe_wanted),
+                s.current_layers(),
+            ),
+            _ => return None,
         };
-        if !s.layers_changed && !s.keyframe_wanted {
-            return None;
-        }
-        let layers = std::mem::take(&mut s.layers_changed).then(|| {
-            s.current_layers().map_or(
+        let layers = changed.then(|| {
+            current.map_or(
                 Value::Null,
                 |(sl, tl)| json!({ "spatialLayer": sl, "temporalLayer": tl }),
             )
         });
-        Some((layers, std::mem::take(&mut s.keyframe_wanted)))
+        Some((layers, wanted))
     }
 
     /// All SSRCs this consumer sends (media and RTX).
@@ -455,8 +493,10 @@ impl Consumer {
 
     /// (Re)start after pause or producer resume: continue numbering, wait for a keyframe.
     pub fn restart(&mut self) {
-        if let ConsumerType::Simulcast(sim) = &mut self.ctype {
-            sim.restart();
+        match &mut self.ctype {
+            ConsumerType::Simulcast(sim) => sim.restart(),
+            ConsumerType::Svc(svc) => svc.restart(),
+            _ => {}
         }
         let video = self.kind == "video";
         for s in &mut self.streams {
@@ -503,7 +543,8 @@ impl Consumer {
         if self.ignore_dtx && codec.kind == CodecKind::Opus && payload.len() <= 2 {
             return false;
         }
-        let vp8 = codec.kind == CodecKind::Vp8;
+        let codec_kind = codec.kind;
+        let vp8 = codec_kind == CodecKind::Vp8;
         let st = &mut self.streams[si];
         let mut ts = src.view.timestamp();
         if let ConsumerType::Simulcast(sim) = &mut self.ctype {
@@ -529,6 +570,18 @@ impl Consumer {
                             return false;
                         }
                     }
+                }
+            }
+        }
+        let mut marker = false;
+        if let (ConsumerType::Svc(svc), CodecKind::Vp9) = (&mut self.ctype, codec_kind) {
+            if let Some(d) = crate::core::codecs::vp9::Descriptor::parse(payload) {
+                match svc.admit(&d) {
+                    SvcAdmit::Drop => {
+                        st.seq.drop(src.seq);
+                        return false;
+                    }
+                    SvcAdmit::Forward { marker: m } => marker = m,
                 }
             }
         }
@@ -558,6 +611,9 @@ impl Consumer {
         if let (true, ConsumerType::Simulcast(sim)) = (vp8, &mut self.ctype) {
             let start = out.len() - payload.len();
             sim.vp8.rewrite(&mut out[start..]);
+        }
+        if marker {
+            out[1] |= 0x80;
         }
         let st = &mut self.streams[si];
         st.buffer.store(now, seq, out);

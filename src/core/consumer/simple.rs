@@ -1,11 +1,10 @@
-//! The simple consumer: one outgoing stream fed by one encoding of the producer. mediasoup
-//! names it `simple`; until `svc.rs` lands beside this file, consumers of SVC producers are
-//! simple consumers of encoding 0 (forwarding every layer) that keep mediasoup's type name.
+//! The simple consumer: one outgoing stream fed by one encoding of the producer, forwarded
+//! whole. mediasoup names it `simple`.
 //!
 //! Owns only the choice of encoding; the stream state is the consumer's.
 
 pub struct Simple {
-    /// mediasoup's type name: `simple`, or `svc` for what still behaves simply.
+    /// mediasoup's type name: `simple`.
     pub type_name: &'static str,
     /// The producer encoding forwarded.
     pub encoding: usize,
