@@ -1,6 +1,7 @@
 'use strict';
 // Simulcast with real Chromium peers: A sends three encodings (¼, ½ and full resolution of a
-// 1280×720 camera) in VP8 and in H264; B's consumer forwards the preferred layer, switching at
+// 1280×720 camera) in VP8, H264, VP9 and AV1 (the last two simulcast, which mediasoup lacks);
+// B's consumer forwards the preferred layer, switching at
 // keyframes, and setPreferredLayers() moves B between them. B's decoded width is the verdict.
 // VP8's three temporal layers: a preferred temporal layer of 0 quarters B's frame rate with no
 // loss seen by B (sequence numbers and PictureIDs close over the dropped frames), 2 restores it.
@@ -24,8 +25,14 @@ afterAll(async () => {
 	worker?.close();
 });
 
-test.each(['video/VP8', 'video/H264'])('simulcast %s: B decodes the preferred layer and follows setPreferredLayers() down and up', async videoCodec => {
-	const router = await worker.createRouter({ mediaCodecs });
+// The router's video codecs for these calls: VP9 profile 0 (what Chromium encodes) and AV1.
+const videoCodecs = [
+	...mediaCodecs.map(c => (c.mimeType === 'video/VP9' ? { ...c, parameters: { 'profile-id': 0 } } : c)),
+	{ kind: 'video', mimeType: 'video/AV1', clockRate: 90000 },
+];
+
+test.each(['video/VP8', 'video/H264', 'video/VP9', 'video/AV1'])('simulcast %s: B decodes the preferred layer and follows setPreferredLayers() down and up', async videoCodec => {
+	const router = await worker.createRouter({ mediaCodecs: videoCodecs });
 	const a = await openPeer(browser, pages.url, router);
 	const b = await openPeer(browser, pages.url, router);
 	try {
@@ -42,6 +49,7 @@ test.each(['video/VP8', 'video/H264'])('simulcast %s: B decodes the preferred la
 		});
 		const producer = a.producers.find(p => p.kind === 'video');
 		expect(producer.type).toBe('simulcast');
+		expect(producer.rtpParameters.codecs[0].mimeType.toLowerCase()).toBe(videoCodec.toLowerCase());
 		const consumer = await b.consume(producer);
 		expect(consumer.type).toBe('simulcast');
 		const changes = [];
@@ -55,6 +63,7 @@ test.each(['video/VP8', 'video/H264'])('simulcast %s: B decodes the preferred la
 			throw new Error(`never got the full layer: ${await view()}`);
 		}
 		expect(consumer.currentLayers.spatialLayer).toBe(2);
+		expect((await b.receiveStats()).videoCodec.toLowerCase()).toBe(videoCodec.toLowerCase());
 		await consumer.setPreferredLayers({ spatialLayer: 0 });
 		expect(consumer.preferredLayers.spatialLayer).toBe(0);
 		const low = await waitFor(async () => (await width()) === 320, 10000, 100);
@@ -111,8 +120,7 @@ test.each(['video/VP8', 'video/H264'])('simulcast %s: B decodes the preferred la
 // Chromium offers K-SVC); B's consumer (type 'svc') forwards the spatial layers up to the
 // preferred one by the VP9 payload descriptor, so B decodes 1280, then 320, then 640 wide.
 test('svc VP9 L3T3_KEY: B decodes the preferred spatial layer', async () => {
-	const vp9Codecs = mediaCodecs.map(c => (c.mimeType === 'video/VP9' ? { ...c, parameters: { 'profile-id': 0 } } : c));
-	const router = await worker.createRouter({ mediaCodecs: vp9Codecs });
+	const router = await worker.createRouter({ mediaCodecs: videoCodecs });
 	const a = await openPeer(browser, pages.url, router);
 	const b = await openPeer(browser, pages.url, router);
 	try {
