@@ -7,7 +7,7 @@
 // loss seen by B (sequence numbers and PictureIDs close over the dropped frames), 2 restores it.
 const mediasoup = require('../');
 const { mediaCodecs } = require('./helpers/media');
-const { startPageServer, launchBrowser, openPeer, waitFor } = require('./helpers/e2e');
+const { startPageServer, launchBrowser, openPeer, waitFor, SIMULCAST_ENCODINGS } = require('./helpers/e2e');
 
 let worker;
 let pages;
@@ -41,11 +41,7 @@ test.each(['video/VP8', 'video/H264', 'video/VP9', 'video/AV1'])('simulcast %s: 
 			videoCodec,
 			width: 1280,
 			height: 720,
-			encodings: [
-				{ rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150000 },
-				{ rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 500000 },
-				{ rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1500000 },
-			],
+			encodings: SIMULCAST_ENCODINGS,
 		});
 		const producer = a.producers.find(p => p.kind === 'video');
 		expect(producer.type).toBe('simulcast');

@@ -44,6 +44,7 @@ const MAX_LOSS_PCT = 0.1;
 // forwarder behind its input loses nothing for a while, but its latency climbs.
 const MAX_P99_US = 10000;
 const OPUS = { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 };
+const VP8 = { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 };
 
 /** A loadgen child with a line reader. */
 function child(argv) {
@@ -120,10 +121,10 @@ async function endpoint(router, session, kind, sending, ssrc, webRtcServer) {
 		}
 		return t;
 	}
-	if (kind === 'plain') {
+	if (kind === 'plain' || kind === 'simulcast') {
 		const t = await router.createPlainTransport({ listenInfo: LISTEN, rtcpMux: true, comedia: sending });
 		if (sending) {
-			await session.add(`send plain 127.0.0.1:${t.tuple.localPort} ${ssrc}`);
+			await session.add(`send ${kind} 127.0.0.1:${t.tuple.localPort} ${ssrc}`);
 		} else {
 			const { port } = await session.add('recv plain');
 			await t.connect({ ip: '127.0.0.1', port });
@@ -148,17 +149,24 @@ function rssBytes(pid) {
  */
 async function buildRoom(sfu, kind, senders, subs) {
 	const worker = await sfu.createWorker({ logLevel: 'none' });
-	const router = await worker.createRouter({ mediaCodecs: [OPUS] });
+	const simulcast = kind === 'simulcast';
+	const router = await worker.createRouter({ mediaCodecs: simulcast ? [VP8] : [OPUS] });
 	const server = kind === 'webrtcserver' ? await worker.createWebRtcServer({ listenInfos: [LISTEN] }) : undefined;
 	const session = await Session.open();
 	const producers = [];
 	for (let s = 0; s < senders; s++) {
-		const t = await endpoint(router, session, kind, true, 1000 + s, server);
+		const ssrc = 1000 + 10 * s;
+		const t = await endpoint(router, session, kind, true, ssrc, server);
 		producers.push(
-			await t.produce({
-				kind: 'audio',
-				rtpParameters: { codecs: [{ ...OPUS, payloadType: 96 }], encodings: [{ ssrc: 1000 + s }] },
-			})
+			simulcast
+				? await t.produce({
+						kind: 'video',
+						rtpParameters: { codecs: [{ ...VP8, payloadType: 96 }], encodings: [0, 1, 2].map(l => ({ ssrc: ssrc + l })) },
+					})
+				: await t.produce({
+						kind: 'audio',
+						rtpParameters: { codecs: [{ ...OPUS, payloadType: 96 }], encodings: [{ ssrc }] },
+					})
 		);
 	}
 	// RSS is sampled after the first receiver (its one-time allocations are not per consumer)
@@ -173,7 +181,9 @@ async function buildRoom(sfu, kind, senders, subs) {
 		}
 		const t = await endpoint(router, session, kind, false, undefined, server);
 		for (const s of sub) {
-			await t.consume({ producerId: producers[s].id, rtpCapabilities: router.rtpCapabilities });
+			// Simulcast: receivers prefer the three layers in turn.
+			const preferredLayers = simulcast ? { spatialLayer: i % 3 } : undefined;
+			await t.consume({ producerId: producers[s].id, rtpCapabilities: router.rtpCapabilities, preferredLayers });
 			consumers++;
 			if (i > 0) measured++;
 		}
@@ -493,6 +503,11 @@ function scenarios() {
 			const subs = range(N).map(i => range(N).filter(j => j !== i));
 			specs.push({ name: `room ${N}×${N} ${transport}`, transport, N, senders: N, subs });
 		}
+	}
+	// Simulcast: a 3-layer VP8 producer (the loadgen sends each layer at the rate) and K plain
+	// consumers preferring layers 0, 1, 2 in turn; CPU per forwarded packet beside one→K plain.
+	for (const K of quick ? [10] : [10, 50]) {
+		specs.push({ name: `one→${K} simulcast`, transport: 'simulcast', K, senders: 1, subs: range(K).map(() => [0]) });
 	}
 	// Several workers: the same one→10 plain room on each, driven at once.
 	specs.push({ name: '2 workers one→10', transport: 'plain', K: 10, senders: 1, subs: range(10).map(() => [0]), workers: 2 });

@@ -144,6 +144,13 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 	};
 }
 
+/** Three simulcast encodings of a 1280×720 camera: ¼, ½ and full resolution. */
+const SIMULCAST_ENCODINGS = [
+	{ rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+	{ rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+	{ rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1500000 },
+];
+
 /** Polls `fn` until it returns a truthy value or `ms` pass; returns the last value. */
 async function waitFor(fn, ms, step = 250) {
 	const until = Date.now() + ms;
@@ -158,4 +165,4 @@ async function waitFor(fn, ms, step = 250) {
 	return v;
 }
 
-module.exports = { startPageServer, launchBrowser, openPeer, waitFor, CHROMIUM_ARGS };
+module.exports = { startPageServer, launchBrowser, openPeer, waitFor, CHROMIUM_ARGS, SIMULCAST_ENCODINGS };

@@ -8,7 +8,7 @@
 const { execFileSync } = require('node:child_process');
 const mediasoup = require('../..');
 const { mediaCodecs } = require('../helpers/media');
-const { startPageServer, launchBrowser, openPeer, waitFor } = require('../helpers/e2e');
+const { startPageServer, launchBrowser, openPeer, waitFor, SIMULCAST_ENCODINGS } = require('../helpers/e2e');
 
 const tc = (...args) => execFileSync('tc', args, { stdio: 'pipe' });
 
@@ -39,11 +39,7 @@ async function main() {
 			videoCodec: 'video/VP8',
 			width: 1280,
 			height: 720,
-			encodings: [
-				{ rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150000 },
-				{ rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 500000 },
-				{ rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1500000 },
-			],
+			encodings: SIMULCAST_ENCODINGS,
 		});
 		const producer = a.producers.find(p => p.kind === 'video');
 		cb = await b.consume(producer);

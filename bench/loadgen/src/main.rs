@@ -7,13 +7,19 @@
 //! - `recv plain` / `recv webrtc HOST:PORT UFRAG PWD FP` → `ok ID PORT`: a receiving client;
 //! - `send plain HOST:PORT SSRC` / `send webrtc HOST:PORT UFRAG PWD FP SSRC` → `ok ID PORT`:
 //!   a sending client whose stream number is its ID among the senders;
+//! - `send simulcast HOST:PORT SSRC`: a plain RTP sender of three simulcast streams (SSRC,
+//!   SSRC + 1, SSRC + 2) on one socket, each packet a VP8 keyframe start (a 4-byte payload
+//!   descriptor with S=1 and a PictureID, then our payload header, whose first byte has the
+//!   VP8 P bit clear), so a simulcast consumer may start or switch at any packet: what is
+//!   measured is the per-packet cost of the simulcast path, not the wait for keyframes;
 //! - `recv srtp SUITE KEYHEX` / `send srtp HOST:PORT SSRC SUITE KEYHEX`: plain RTP with SRTP
 //!   keys signalled (a PlainTransport with `enableSrtp`): the key the SFU sends with, or the
 //!   one this client sends with;
 //! - `connect` → `ok N PROFILE`: runs ICE (a controlling full agent's nominating check) and the DTLS
 //!   client handshake for every WebRTC client, derives SRTP keys and starts the receive threads;
 //! - `go RATE SECONDS SIZE` → one JSON line: every sender sends RATE RTP packets/s for SECONDS
-//!   (payload SIZE bytes carrying sequence, send time and stream number); the answer counts what
+//!   (payload SIZE bytes carrying sequence, send time and stream number; a simulcast sender
+//!   sends RATE per stream); the answer counts what
 //!   each receiver got from each stream (`received[r][s]`) and one-way latency percentiles.
 //!   `go` may repeat (a knee search); streams continue their sequence numbers.
 //!
@@ -96,7 +102,12 @@ struct Sender {
     seq: u32,
     srtp_out: Option<SrtpContext>,
     endpoint: usize,
+    /// Three simulcast streams with a VP8 descriptor (`send simulcast`).
+    simulcast: bool,
 }
+
+/// The VP8 payload descriptor of a simulcast sender's packets: X=1 S=1, I=1, 15-bit PictureID.
+const VP8_DESCRIPTOR: usize = 4;
 
 const LOCAL_UFRAG: &str = "loadgen";
 
@@ -203,6 +214,11 @@ fn payload_header(p: &[u8]) -> Option<(usize, u64, u32)> {
     if p[0] & 0x10 != 0 && p.len() >= off + 4 {
         off += 4 + u16::from_be_bytes([p[off + 2], p[off + 3]]) as usize * 4;
     }
+    // A simulcast sender's VP8 descriptor (first byte 0x90; our own header's first byte is the
+    // high byte of a sequence number, never that high in a run).
+    if p.get(off) == Some(&0x90) {
+        off += VP8_DESCRIPTOR;
+    }
     let h = p.get(off..off + PAYLOAD_HEADER)?;
     let sent_us = u64::from_be_bytes(h[4..12].try_into().unwrap());
     let stream = u32::from_be_bytes(h[12..16].try_into().unwrap()) as usize;
@@ -298,7 +314,7 @@ fn session() {
                 let webrtc = *kind == "webrtc";
                 let need = match (*kind, is_send) {
                     ("plain", false) => 0,
-                    ("plain", true) => 2,
+                    ("plain" | "simulcast", true) => 2,
                     ("srtp", false) => 2,
                     ("srtp", true) => 4,
                     ("webrtc", false) => 4,
@@ -346,6 +362,7 @@ fn session() {
                         seq: 0,
                         srtp_out: srtp.take(),
                         endpoint: endpoints.len(),
+                        simulcast: *kind == "simulcast",
                     });
                     senders.len() - 1
                 } else {
@@ -472,23 +489,31 @@ fn run(
             std::thread::sleep(due - now);
         }
         for (s, snd) in senders.iter_mut().enumerate() {
-            pkt.clear();
-            pkt.extend_from_slice(&[0x80, 96]);
-            pkt.extend_from_slice(&(snd.seq as u16).to_be_bytes());
-            pkt.extend_from_slice(&snd.seq.wrapping_mul(960).to_be_bytes());
-            pkt.extend_from_slice(&snd.ssrc.to_be_bytes());
-            pkt.extend_from_slice(&snd.seq.to_be_bytes());
-            pkt.extend_from_slice(&(start.elapsed().as_micros() as u64).to_be_bytes());
-            pkt.extend_from_slice(&(s as u32).to_be_bytes());
-            pkt.extend_from_slice(&run.to_be_bytes());
-            pkt.resize(12 + size, 0);
-            snd.seq = snd.seq.wrapping_add(1);
-            if let Some(ctx) = snd.srtp_out.as_mut() {
-                if ctx.protect_rtp(&mut pkt).is_err() {
-                    continue;
+            let layers = if snd.simulcast { 3 } else { 1 };
+            for layer in 0..layers {
+                pkt.clear();
+                pkt.extend_from_slice(&[0x80, 96]);
+                pkt.extend_from_slice(&(snd.seq as u16).to_be_bytes());
+                pkt.extend_from_slice(&snd.seq.wrapping_mul(960).to_be_bytes());
+                pkt.extend_from_slice(&(snd.ssrc + layer).to_be_bytes());
+                if snd.simulcast {
+                    let pid = (snd.seq as u16 & 0x7fff) | 0x8000;
+                    pkt.extend_from_slice(&[0x90, 0x80]);
+                    pkt.extend_from_slice(&pid.to_be_bytes());
                 }
+                pkt.extend_from_slice(&snd.seq.to_be_bytes());
+                pkt.extend_from_slice(&(start.elapsed().as_micros() as u64).to_be_bytes());
+                pkt.extend_from_slice(&(s as u32).to_be_bytes());
+                pkt.extend_from_slice(&run.to_be_bytes());
+                pkt.resize(12 + size, 0);
+                if let Some(ctx) = snd.srtp_out.as_mut() {
+                    if ctx.protect_rtp(&mut pkt).is_err() {
+                        continue;
+                    }
+                }
+                let _ = snd.sock.send_to(&pkt, snd.target);
             }
-            let _ = snd.sock.send_to(&pkt, snd.target);
+            snd.seq = snd.seq.wrapping_add(1);
         }
     }
     let send_secs = t0.elapsed().as_secs_f64();

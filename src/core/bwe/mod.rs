@@ -29,8 +29,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use trendline::{Trendline, Usage};
 
-/// Sent packets remembered for feedback (about 2 s of a 10 Mbit/s transport).
-const HISTORY: usize = 4096;
+/// Sent packets remembered for feedback: two seconds of a 10 Mbit/s transport (feedback comes
+/// every 100 ms; what is older is not waited for). 16 bytes each, grown as a transport needs.
+const HISTORY: usize = 2048;
 const ACKED_WINDOW_US: i64 = 500_000;
 /// Loss is judged over at least this many reported packets and this long (then counted anew,
 /// so one burst of loss is acted on once).
@@ -45,17 +46,18 @@ const PROBE_RESULT_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 struct Sent {
-    at: Instant,
-    size: u32,
+    /// Microseconds since the estimator's first packet.
+    at_us: u64,
+    size: u16,
     /// Probe cluster this packet belongs to (0: none).
-    cluster: u32,
+    cluster: u16,
     reported: bool,
 }
 
 /// One probe cluster's bookkeeping.
 #[derive(Debug, Clone, Copy)]
 struct Cluster {
-    id: u32,
+    id: u16,
     target: f64,
     until: Instant,
     sent_packets: u32,
@@ -101,7 +103,7 @@ pub struct SendSideBwe {
     last_update: Option<Instant>,
     last_decrease: Option<Instant>,
     probe: Option<Cluster>,
-    next_cluster: u32,
+    next_cluster: u16,
     next_probe_at: Option<Instant>,
     /// Media bytes sent since the last padding decision (probes top the media up).
     media_since_tick: u64,
@@ -114,6 +116,8 @@ pub struct SendSideBwe {
     pub desired: u64,
     /// When the transport's consumers were last given their share.
     pub allocated_at: Option<Instant>,
+    /// The time of the first packet sent (history times count from it).
+    epoch: Option<Instant>,
     /// The last probe that found the path's limit: when it ended and the rate it measured.
     /// Overuse soon after is the probe's own queue: the estimate falls to that rate, not
     /// to the application-limited acknowledged rate.
@@ -149,6 +153,7 @@ impl SendSideBwe {
             rtt_ms: 100.0,
             desired: 0,
             allocated_at: None,
+            epoch: None,
             capacity_probe: None,
             probe_failed: false,
         };
@@ -190,10 +195,12 @@ impl SendSideBwe {
                 last + d as u64
             }
         };
+        let epoch = *self.epoch.get_or_insert(now);
+        let at_us = now.saturating_duration_since(epoch).as_micros() as u64;
         // Keep the history contiguous (sequence numbers we never saw sent stay unreported).
         while self.first + (self.history.len() as u64) < ext {
             self.history.push_back(Sent {
-                at: now,
+                at_us,
                 size: 0,
                 cluster: 0,
                 reported: true,
@@ -219,8 +226,8 @@ impl SendSideBwe {
             self.media_since_tick += size as u64;
         }
         self.history.push_back(Sent {
-            at: now,
-            size: size as u32,
+            at_us,
+            size: size.min(u16::MAX as usize) as u16,
             cluster,
             reported: false,
         });
@@ -243,8 +250,9 @@ impl SendSideBwe {
         self.has_tcc = true;
         let mut lost = 0u32;
         let mut total = 0u32;
-        let mut acked: Vec<(Instant, i64, u32, u32)> = Vec::new();
+        let mut acked: Vec<(Instant, i64, u32, u16)> = Vec::new();
         let first = self.first;
+        let epoch = self.epoch.unwrap_or(now);
         for_each_arrival(body, |seq, arrival| {
             let Some(ext) = self.extend(seq) else {
                 return;
@@ -257,7 +265,8 @@ impl SendSideBwe {
             match arrival {
                 Some(a) => {
                     s.reported = true;
-                    acked.push((s.at, a, s.size, s.cluster));
+                    let sent = epoch + Duration::from_micros(s.at_us);
+                    acked.push((sent, a, u32::from(s.size), s.cluster));
                 }
                 None => lost += 1,
             }
@@ -497,8 +506,9 @@ mod tests {
     use super::*;
     use crate::core::rtcp::transport_cc::TccReceiver;
 
-    /// Sends 1000-byte packets every `gap` over a link of `capacity` bits/s with 20 ms of
-    /// propagation, feedback every 100 ms; returns the estimate after `secs`.
+    /// Sends 1000-byte packets every `gap` over a link of `capacity` bits/s (a drop-tail queue
+    /// of 500 ms) with 20 ms of propagation, feedback every 100 ms; returns the estimate after
+    /// `secs`.
     fn simulate(capacity: f64, gap_ms: u64, secs: u64, start: u64) -> SendSideBwe {
         let t0 = Instant::now();
         let mut bwe = SendSideBwe::new(start, 0, 0);
@@ -513,6 +523,9 @@ mod tests {
                 seq = seq.wrapping_add(1);
                 bwe.on_sent(now, seq, size, padding);
                 let start = link_free.max(now);
+                if start.duration_since(now) > Duration::from_millis(500) {
+                    return;
+                }
                 link_free = start + Duration::from_secs_f64(size as f64 * 8.0 / capacity);
                 in_flight.push_back((link_free + Duration::from_millis(20), seq));
             };
