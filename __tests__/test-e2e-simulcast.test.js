@@ -25,10 +25,12 @@ afterAll(async () => {
 	worker?.close();
 });
 
-// The router's video codecs for these calls: VP9 profile 0 (what Chromium encodes) and AV1.
+// The router's video codecs for these calls: VP9 profile 0 (what Chromium encodes) and AV1,
+// starting at 1 Mbit/s as the VP8 entry does (an SVC encoder adds its upper spatial layers only
+// as its estimate grows).
 const videoCodecs = [
-	...mediaCodecs.map(c => (c.mimeType === 'video/VP9' ? { ...c, parameters: { 'profile-id': 0 } } : c)),
-	{ kind: 'video', mimeType: 'video/AV1', clockRate: 90000 },
+	...mediaCodecs.map(c => (c.mimeType === 'video/VP9' ? { ...c, parameters: { 'profile-id': 0, 'x-google-start-bitrate': 1000 } } : c)),
+	{ kind: 'video', mimeType: 'video/AV1', clockRate: 90000, parameters: { 'x-google-start-bitrate': 1000 } },
 ];
 
 test.each(['video/VP8', 'video/H264', 'video/VP9', 'video/AV1'])('simulcast %s: B decodes the preferred layer and follows setPreferredLayers() down and up', async videoCodec => {
@@ -112,15 +114,16 @@ test.each(['video/VP8', 'video/H264', 'video/VP9', 'video/AV1'])('simulcast %s: 
 	}
 }, 90000);
 
-// VP9 SVC: A sends one VP9 stream with three spatial and three temporal layers (L3T3_KEY, as
-// Chromium offers K-SVC); B's consumer (type 'svc') forwards the spatial layers up to the
-// preferred one by the VP9 payload descriptor, so B decodes 1280, then 320, then 640 wide.
-test('svc VP9 L3T3_KEY: B decodes the preferred spatial layer', async () => {
+// VP9 SVC: A sends one VP9 stream with three spatial and three temporal layers, K-SVC
+// (L3T3_KEY: upper layers refer to lower ones only at keyframes) and full SVC (L3T3); B's
+// consumer (type 'svc') forwards the spatial layers up to the preferred one by the VP9 payload
+// descriptor, so B decodes 1280, then 320, then 640 wide.
+test.each(['L3T3_KEY', 'L3T3'])('svc VP9 %s: B decodes the preferred spatial layer', async scalabilityMode => {
 	const router = await worker.createRouter({ mediaCodecs: videoCodecs });
 	const a = await openPeer(browser, pages.url, router);
 	const b = await openPeer(browser, pages.url, router);
 	try {
-		await a.produce({ audio: false, videoCodec: 'video/VP9', width: 1280, height: 720, encodings: [{ scalabilityMode: 'L3T3_KEY' }] });
+		await a.produce({ audio: false, videoCodec: 'video/VP9', width: 1280, height: 720, encodings: [{ scalabilityMode }] });
 		const producer = a.producers.find(p => p.kind === 'video');
 		expect(producer.type).toBe('svc');
 		const consumer = await b.consume(producer);
@@ -130,13 +133,16 @@ test('svc VP9 L3T3_KEY: B decodes the preferred spatial layer', async () => {
 		const width = async () => (await b.receiveStats()).frameWidth;
 		const view = async () =>
 			`B ${JSON.stringify(await b.receiveStats())}; consumer ${JSON.stringify(consumer.currentLayers)} ${JSON.stringify(await consumer.dump())} ${JSON.stringify(await consumer.getStats())}; producer ${JSON.stringify(await producer.getStats())}`;
+		const took = [];
 		for (const [spatialLayer, w] of [
 			[2, 1280],
 			[0, 320],
 			[1, 640],
 		]) {
 			await consumer.setPreferredLayers({ spatialLayer, temporalLayer: 2 });
+			const t0 = Date.now();
 			const ok = await waitFor(async () => (await width()) === w, 25000, 200);
+			took.push(`${spatialLayer}: ${Date.now() - t0} ms`);
 			if (!ok) {
 				throw new Error(`preferred spatial layer ${spatialLayer}: B never decoded ${w} wide: ${await view()}`);
 			}
@@ -145,7 +151,7 @@ test('svc VP9 L3T3_KEY: B decodes the preferred spatial layer', async () => {
 		const before = (await b.receiveStats()).framesDecoded;
 		await new Promise(r => setTimeout(r, 1000));
 		expect((await b.receiveStats()).framesDecoded - before).toBeGreaterThan(10);
-		console.log(`[e2e svc] layers ${JSON.stringify(changes)}`);
+		console.log(`[e2e svc ${scalabilityMode}] switches took ${took.join(', ')}; layers ${JSON.stringify(changes)}`);
 	} finally {
 		await a.close();
 		await b.close();
