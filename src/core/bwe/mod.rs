@@ -74,10 +74,9 @@ struct Cluster {
     recv_bytes: u64,
 }
 
-/// What a feedback changed, for the transport's trace and its allocation.
+/// What a feedback finished, for the transport's log.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Update {
-    pub estimate_changed: bool,
     /// A probe cluster finished: (target, measured) bits per second.
     pub probe: Option<(u64, u64)>,
 }
@@ -303,10 +302,8 @@ impl SendSideBwe {
         }
         self.lost += lost;
         self.reported += total;
-        let before = self.estimate;
         update.probe = self.probe_result(now, lost);
         self.update(now);
-        update.estimate_changed = (self.estimate - before).abs() >= 1.0;
         Some(update)
     }
 
@@ -493,11 +490,6 @@ impl SendSideBwe {
             }
             _ => 0,
         }
-    }
-
-    /// Whether a probe cluster is being sent (its padding is probation traffic).
-    pub fn probing(&self, now: Instant) -> bool {
-        self.probe.is_some_and(|c| now < c.until)
     }
 }
 

@@ -429,11 +429,15 @@ impl Graph {
                 }
             }
             let tcc_before = t.tcc_seq;
-            if let Some(rtx) = c.retransmit(now, media, seq, &mut t.tcc_seq, &mut out) {
-                if let (true, Some(b)) = (t.tcc_seq != tcc_before, t.bwe.as_mut()) {
-                    b.on_sent(now, t.tcc_seq, out.len(), false);
+            match c.retransmit(now, media, seq, &mut t.tcc_seq, &mut out) {
+                Some(rtx) => {
+                    if let (true, Some(b)) = (t.tcc_seq != tcc_before, t.bwe.as_mut()) {
+                        b.on_sent(now, t.tcc_seq, out.len(), false);
+                    }
+                    t.transmit(ctx, out, false, rtx);
                 }
-                t.transmit(ctx, out, false, rtx);
+                // Not held (or resent within the round trip): the buffer goes back to the pool.
+                None => ctx.recycle(out),
             }
         }
     }
