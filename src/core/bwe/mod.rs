@@ -117,6 +117,8 @@ pub struct SendSideBwe {
     pub allocated_at: Option<Instant>,
     /// The time of the first packet sent (history times count from it).
     epoch: Option<Instant>,
+    /// (sent, arrival µs, size, cluster) of the packets a feedback acknowledges.
+    acked_scratch: Vec<(Instant, i64, u32, u16)>,
     /// The last probe that found the path's limit: when it ended and the rate it measured.
     /// Overuse soon after is the probe's own queue: the estimate falls to that rate, not
     /// to the application-limited acknowledged rate.
@@ -153,6 +155,7 @@ impl SendSideBwe {
             desired: 0,
             allocated_at: None,
             epoch: None,
+            acked_scratch: Vec::new(),
             capacity_probe: None,
             probe_failed: false,
         };
@@ -249,7 +252,9 @@ impl SendSideBwe {
         self.has_tcc = true;
         let mut lost = 0u32;
         let mut total = 0u32;
-        let mut acked: Vec<(Instant, i64, u32, u16)> = Vec::new();
+        // Reused from feedback to feedback (a transport gets one every 100 ms).
+        let mut acked = std::mem::take(&mut self.acked_scratch);
+        acked.clear();
         let first = self.first;
         let epoch = self.epoch.unwrap_or(now);
         for_each_arrival(body, |seq, arrival| {
@@ -302,6 +307,7 @@ impl SendSideBwe {
         }
         self.lost += lost;
         self.reported += total;
+        self.acked_scratch = acked;
         update.probe = self.probe_result(now, lost);
         self.update(now);
         Some(update)
