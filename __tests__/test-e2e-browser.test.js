@@ -3,28 +3,14 @@
 // and microphone; peer B consumes both; B's decoder statistics are the verdict.
 const mediasoup = require('../');
 const { mediaCodecs } = require('./helpers/media');
-const { startPageServer, launchBrowser, openPeer, waitFor } = require('./helpers/e2e');
+const { useBrowserCall, waitFor } = require('./helpers/e2e');
 
-let worker;
-let pages;
-let browser;
-
-beforeAll(async () => {
-	worker = await mediasoup.createWorker();
-	pages = await startPageServer();
-	browser = await launchBrowser();
-});
-
-afterAll(async () => {
-	await browser?.close();
-	pages?.server.close();
-	worker?.close();
-});
+const env = useBrowserCall(mediasoup);
 
 async function call(videoCodec) {
-	const router = await worker.createRouter({ mediaCodecs });
-	const a = await openPeer(browser, pages.url, router);
-	const b = await openPeer(browser, pages.url, router);
+	const router = await env.worker.createRouter({ mediaCodecs });
+	const a = await env.openPeer(router);
+	const b = await env.openPeer(router);
 	try {
 		const t0 = Date.now();
 		await a.produce({ videoCodec });
@@ -76,8 +62,8 @@ test('Chromium A sends H264 (42e01f, packetization-mode 1) + Opus, Chromium B de
 });
 
 test('transport-cc feedback keeps Chromium\'s bandwidth estimate up (it decays without feedback)', async () => {
-	const router = await worker.createRouter({ mediaCodecs });
-	const a = await openPeer(browser, pages.url, router);
+	const router = await env.worker.createRouter({ mediaCodecs });
+	const a = await env.openPeer(router);
 	try {
 		await a.produce({ videoCodec: 'video/VP8' });
 		// Without feedback GoogCC falls from its ~1 Mbps start towards ~300 kbps within seconds;

@@ -3,25 +3,15 @@
 // DataConsumer) to Chromium B: 100 messages, in order, strings and 16 KiB binaries mixed.
 const mediasoup = require('../');
 const { mediaCodecs } = require('./helpers/media');
-const { startPageServer, launchBrowser, openPeer, waitFor } = require('./helpers/e2e');
+const { useBrowserCall, waitFor } = require('./helpers/e2e');
 
-let worker, pages, browser;
-beforeAll(async () => {
-	worker = await mediasoup.createWorker();
-	pages = await startPageServer();
-	browser = await launchBrowser();
-});
-afterAll(async () => {
-	await browser?.close();
-	pages?.server.close();
-	worker?.close();
-});
+const env = useBrowserCall(mediasoup);
 
 test('Chromium A → SFU → Chromium B: 100 ordered messages, strings and 16 KiB binary', async () => {
-	const router = await worker.createRouter({ mediaCodecs });
+	const router = await env.worker.createRouter({ mediaCodecs });
 	const options = { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }], enableSctp: true, numSctpStreams: { OS: 1024, MIS: 1024 } };
-	const a = await openPeer(browser, pages.url, router, options);
-	const b = await openPeer(browser, pages.url, router, options);
+	const a = await env.openPeer(router, options);
+	const b = await env.openPeer(router, options);
 	try {
 		// mediasoup 3.27's fields too: the settings as defaulted, isDataChannel on WebRTC.
 		expect(a.send.sctpParameters).toEqual({

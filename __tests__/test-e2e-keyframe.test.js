@@ -5,23 +5,9 @@
 // has decoded nothing sends no PLI of its own). Repeated, because the race is one of timing.
 const mediasoup = require('../');
 const { mediaCodecs } = require('./helpers/media');
-const { startPageServer, launchBrowser, openPeer, waitFor } = require('./helpers/e2e');
+const { useBrowserCall, waitFor } = require('./helpers/e2e');
 
-let worker;
-let pages;
-let browser;
-
-beforeAll(async () => {
-	worker = await mediasoup.createWorker();
-	pages = await startPageServer();
-	browser = await launchBrowser();
-});
-
-afterAll(async () => {
-	await browser?.close();
-	pages?.server.close();
-	worker?.close();
-});
+const env = useBrowserCall(mediasoup);
 
 /** The server's view of a consumer that did not decode: printed when a call fails. */
 async function serverView(name, peer, consumer) {
@@ -35,11 +21,11 @@ test('three Chromium pages, 20 calls (every other one with a late transport conn
 	const CALLS = 20;
 	const failures = [];
 	for (let i = 0; i < CALLS; i++) {
-		const router = await worker.createRouter({ mediaCodecs });
-		const a = await openPeer(browser, pages.url, router);
-		const b = await openPeer(browser, pages.url, router);
+		const router = await env.worker.createRouter({ mediaCodecs });
+		const a = await env.openPeer(router);
+		const b = await env.openPeer(router);
 		// C's signaling is slow on odd calls: its transport connects ~300 ms after B's.
-		const c = await openPeer(browser, pages.url, router, undefined, { connectDelayMs: i % 2 ? 300 : 0 });
+		const c = await env.openPeer(router, undefined, { connectDelayMs: i % 2 ? 300 : 0 });
 		try {
 			await a.produce({ audio: false });
 			const video = a.producers.find(p => p.kind === 'video');
@@ -63,9 +49,9 @@ test('time to first frame over 10 two-page calls (printed: produce() in A, and B
 	const times = [];
 	const afterConnect = [];
 	for (let i = 0; i < 10; i++) {
-		const router = await worker.createRouter({ mediaCodecs });
-		const a = await openPeer(browser, pages.url, router);
-		const b = await openPeer(browser, pages.url, router);
+		const router = await env.worker.createRouter({ mediaCodecs });
+		const a = await env.openPeer(router);
+		const b = await env.openPeer(router);
 		try {
 			let connectedAt = 0;
 			b.recv.on('dtlsstatechange', s => {

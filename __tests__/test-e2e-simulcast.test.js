@@ -7,23 +7,9 @@
 // loss seen by B (sequence numbers and PictureIDs close over the dropped frames), 2 restores it.
 const mediasoup = require('../');
 const { mediaCodecs } = require('./helpers/media');
-const { startPageServer, launchBrowser, openPeer, waitFor, SIMULCAST_ENCODINGS } = require('./helpers/e2e');
+const { useBrowserCall, waitFor, SIMULCAST_ENCODINGS } = require('./helpers/e2e');
 
-let worker;
-let pages;
-let browser;
-
-beforeAll(async () => {
-	worker = await mediasoup.createWorker();
-	pages = await startPageServer();
-	browser = await launchBrowser();
-});
-
-afterAll(async () => {
-	await browser?.close();
-	pages?.server.close();
-	worker?.close();
-});
+const env = useBrowserCall(mediasoup);
 
 // The router's video codecs for these calls: VP9 profile 0 (what Chromium encodes) and AV1,
 // starting at 1 Mbit/s as the VP8 entry does (an SVC encoder adds its upper spatial layers only
@@ -34,9 +20,9 @@ const videoCodecs = [
 ];
 
 test.each(['video/VP8', 'video/H264', 'video/VP9', 'video/AV1'])('simulcast %s: B decodes the preferred layer and follows setPreferredLayers() down and up', async videoCodec => {
-	const router = await worker.createRouter({ mediaCodecs: videoCodecs });
-	const a = await openPeer(browser, pages.url, router);
-	const b = await openPeer(browser, pages.url, router);
+	const router = await env.worker.createRouter({ mediaCodecs: videoCodecs });
+	const a = await env.openPeer(router);
+	const b = await env.openPeer(router);
 	try {
 		await a.produce({
 			audio: false,
@@ -119,9 +105,9 @@ test.each(['video/VP8', 'video/H264', 'video/VP9', 'video/AV1'])('simulcast %s: 
 // consumer (type 'svc') forwards the spatial layers up to the preferred one by the VP9 payload
 // descriptor, so B decodes 1280, then 320, then 640 wide.
 test.each(['L3T3_KEY', 'L3T3'])('svc VP9 %s: B decodes the preferred spatial layer', async scalabilityMode => {
-	const router = await worker.createRouter({ mediaCodecs: videoCodecs });
-	const a = await openPeer(browser, pages.url, router);
-	const b = await openPeer(browser, pages.url, router);
+	const router = await env.worker.createRouter({ mediaCodecs: videoCodecs });
+	const a = await env.openPeer(router);
+	const b = await env.openPeer(router);
 	try {
 		await a.produce({ audio: false, videoCodec: 'video/VP9', width: 1280, height: 720, encodings: [{ scalabilityMode }] });
 		const producer = a.producers.find(p => p.kind === 'video');

@@ -3,22 +3,12 @@
 // TCP port): the server demultiplexes them by ICE username fragment, then by 5-tuple.
 const mediasoup = require('../');
 const { mediaCodecs } = require('./helpers/media');
-const { startPageServer, launchBrowser, openPeer, waitFor } = require('./helpers/e2e');
+const { useBrowserCall, waitFor } = require('./helpers/e2e');
 
-let worker, pages, browser;
-beforeAll(async () => {
-	worker = await mediasoup.createWorker();
-	pages = await startPageServer();
-	browser = await launchBrowser();
-});
-afterAll(async () => {
-	await browser?.close();
-	pages?.server.close();
-	worker?.close();
-});
+const env = useBrowserCall(mediasoup);
 
 test('a call through one WebRtcServer: every transport on the same ports, media decodes', async () => {
-	const server = await worker.createWebRtcServer({
+	const server = await env.worker.createWebRtcServer({
 		listenInfos: [
 			{ protocol: 'udp', ip: '127.0.0.1' },
 			{ protocol: 'tcp', ip: '127.0.0.1' },
@@ -26,9 +16,9 @@ test('a call through one WebRtcServer: every transport on the same ports, media 
 	});
 	const handled = [];
 	server.observer.on('webrtctransporthandled', t => handled.push(t.id));
-	const router = await worker.createRouter({ mediaCodecs });
-	const a = await openPeer(browser, pages.url, router, { webRtcServer: server });
-	const b = await openPeer(browser, pages.url, router, { webRtcServer: server });
+	const router = await env.worker.createRouter({ mediaCodecs });
+	const a = await env.openPeer(router, { webRtcServer: server });
+	const b = await env.openPeer(router, { webRtcServer: server });
 	try {
 		expect(handled).toHaveLength(4);
 		const ports = new Set([a.send, a.recv, b.send, b.recv].map(t => t.iceCandidates.find(c => c.protocol === 'udp').port));

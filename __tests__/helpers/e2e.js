@@ -144,6 +144,27 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 	};
 }
 
+/**
+ * A suite's shared set-up: registers beforeAll/afterAll that start (and close) a worker of
+ * `sfu`, the page server and Chromium. Returns an object filled in by beforeAll: `worker`,
+ * and `openPeer(router, ...)` (openPeer on this browser and page server).
+ */
+function useBrowserCall(sfu) {
+	const call = {};
+	beforeAll(async () => {
+		call.worker = await sfu.createWorker();
+		call.pages = await startPageServer();
+		call.browser = await launchBrowser();
+	});
+	afterAll(async () => {
+		await call.browser?.close();
+		call.pages?.server.close();
+		call.worker?.close();
+	});
+	call.openPeer = (router, ...rest) => openPeer(call.browser, call.pages.url, router, ...rest);
+	return call;
+}
+
 /** Three simulcast encodings of a 1280×720 camera: ¼, ½ and full resolution. */
 const SIMULCAST_ENCODINGS = [
 	{ rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150000 },
@@ -165,4 +186,4 @@ async function waitFor(fn, ms, step = 250) {
 	return v;
 }
 
-module.exports = { startPageServer, launchBrowser, openPeer, waitFor, CHROMIUM_ARGS, SIMULCAST_ENCODINGS };
+module.exports = { startPageServer, launchBrowser, openPeer, useBrowserCall, waitFor, CHROMIUM_ARGS, SIMULCAST_ENCODINGS };
