@@ -232,29 +232,27 @@ impl Consumer {
             let layer = |k| pl.and_then(|l| l.get(k)).and_then(Value::as_u64);
             clamp_layers(&rtp, layer("spatialLayer"), layer("temporalLayer"))
         });
+        // Layered kinds: their layers from the (single) encoding's scalabilityMode, their
+        // preferred layers as clamped above.
+        let mode = rtp["encodings"][0]["scalabilityMode"]
+            .as_str()
+            .unwrap_or("L1T1");
+        let (spatial, temporal) = parse_layers(mode);
+        let (spatial, temporal) = (spatial as usize, temporal as usize);
         let ctype = match (type_name, &preferred_layers) {
-            ("simulcast", Some(l)) => {
-                let mode = rtp["encodings"][0]["scalabilityMode"]
-                    .as_str()
-                    .unwrap_or("L1T1");
-                let (spatial, temporal) = parse_layers(mode);
-                let clock_rate = codecs.first().map_or(90000, |x| x.clock_rate);
-                let mut sim = Simulcast::new(spatial as usize, temporal as usize, clock_rate);
+            ("simulcast" | "svc", Some(l)) => {
                 let layer = |k: &str| l[k].as_u64().unwrap_or(0) as usize;
-                sim.preferred_spatial = layer("spatialLayer");
-                sim.preferred_temporal = layer("temporalLayer");
-                ConsumerType::Simulcast(sim)
-            }
-            ("svc", Some(l)) => {
-                let mode = rtp["encodings"][0]["scalabilityMode"]
-                    .as_str()
-                    .unwrap_or("L1T1");
-                let (spatial, temporal) = parse_layers(mode);
-                let mut svc = Svc::new(spatial as usize, temporal as usize, mode.ends_with("_KEY"));
-                let layer = |k: &str| l[k].as_u64().unwrap_or(0) as usize;
-                svc.set_preferred(layer("spatialLayer"), layer("temporalLayer"));
-                svc.keyframe_wanted = false;
-                ConsumerType::Svc(svc)
+                let (ps, pt) = (layer("spatialLayer"), layer("temporalLayer"));
+                if type_name == "svc" {
+                    let mut svc = Svc::new(spatial, temporal, mode.ends_with("_KEY"));
+                    (svc.preferred_spatial, svc.preferred_temporal) = (ps, pt);
+                    ConsumerType::Svc(svc)
+                } else {
+                    let clock_rate = codecs.first().map_or(90000, |x| x.clock_rate);
+                    let mut sim = Simulcast::new(spatial, temporal, clock_rate);
+                    (sim.preferred_spatial, sim.preferred_temporal) = (ps, pt);
+                    ConsumerType::Simulcast(sim)
+                }
             }
             (other, _) => ConsumerType::from_name(other),
         };
@@ -410,26 +408,29 @@ impl Consumer {
 
     /// A simulcast consumer's dump adds its layers as mediasoup's does (-1: none).
     fn dump_layers(&self, mut v: Value) -> Value {
-        if let ConsumerType::Simulcast(sim) = &self.ctype {
-            let layer = |l: Option<usize>| l.map_or(-1, |x| x as i64);
-            let target = sim.target.or(sim.current);
-            v["preferredSpatialLayer"] = json!(sim.preferred_spatial);
-            v["targetSpatialLayer"] = json!(layer(target));
-            v["currentSpatialLayer"] = json!(layer(sim.current));
-            v["preferredTemporalLayer"] = json!(sim.preferred_temporal);
-            v["targetTemporalLayer"] = json!(layer(target.map(|_| sim.preferred_temporal)));
-            v["currentTemporalLayer"] = json!(layer(sim.current_layers().map(|(_, t)| t)));
-        }
-        if let ConsumerType::Svc(svc) = &self.ctype {
-            let layer = |l: Option<usize>| l.map_or(-1, |x| x as i64);
-            let current = svc.current_layers();
-            v["preferredSpatialLayer"] = json!(svc.preferred_spatial);
-            v["targetSpatialLayer"] = json!(svc.preferred_spatial);
-            v["currentSpatialLayer"] = json!(layer(current.map(|(s, _)| s)));
-            v["preferredTemporalLayer"] = json!(svc.preferred_temporal);
-            v["targetTemporalLayer"] = json!(svc.preferred_temporal);
-            v["currentTemporalLayer"] = json!(layer(current.map(|(_, t)| t)));
-        }
+        // (preferred, target, current) as (spatial, temporal) pairs.
+        let (preferred, target, current) = match &self.ctype {
+            ConsumerType::Simulcast(sim) => {
+                let preferred = (sim.preferred_spatial, sim.preferred_temporal);
+                let target = sim
+                    .target
+                    .or(sim.current)
+                    .map(|s| (s, sim.preferred_temporal));
+                (preferred, target, sim.current_layers())
+            }
+            ConsumerType::Svc(svc) => {
+                let preferred = (svc.preferred_spatial, svc.preferred_temporal);
+                (preferred, Some(preferred), svc.current_layers())
+            }
+            _ => return v,
+        };
+        let layer = |l: Option<usize>| l.map_or(-1, |x| x as i64);
+        v["preferredSpatialLayer"] = json!(preferred.0);
+        v["targetSpatialLayer"] = json!(layer(target.map(|t| t.0)));
+        v["currentSpatialLayer"] = json!(layer(current.map(|c| c.0)));
+        v["preferredTemporalLayer"] = json!(preferred.1);
+        v["targetTemporalLayer"] = json!(layer(target.map(|t| t.1)));
+        v["currentTemporalLayer"] = json!(layer(current.map(|c| c.1)));
         v
     }
 
