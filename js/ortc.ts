@@ -435,9 +435,10 @@ export function getConsumableRtpParameters(
 		if (capExt.kind !== kind || (capExt.direction !== 'sendrecv' && capExt.direction !== 'sendonly')) {
 			continue;
 		}
-		// abs-capture-time only when the producer sends it.
+		// abs-capture-time and the dependency descriptor only when the producer sends them.
 		if (
-			capExt.uri === 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time' &&
+			(capExt.uri === 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time' ||
+				capExt.uri === 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension') &&
 			!params.headerExtensions!.some(e => e.uri === capExt.uri)
 		) {
 			continue;
@@ -594,9 +595,9 @@ export function getPipeConsumerRtpParameters({
 		'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01',
 	];
 	out.headerExtensions = consumableRtpParameters.headerExtensions!.filter(e => !skip.includes(e.uri));
-	// The dependency descriptor is 'recvonly' in the router's capabilities, so it is not among
-	// the consumable extensions; a pipe consumer carries it anyway (as mediasoup 3.27 does), so
-	// the router at the other end of the pipe receives it from its pipe producer.
+	// The dependency descriptor is among the consumable extensions only when the producer sends
+	// it; a pipe consumer carries it anyway (as mediasoup 3.27 does), so the router at the other
+	// end of the pipe receives it from its pipe producer.
 	const dd = supportedRtpCapabilities.headerExtensions!.find(
 		e => e.uri === 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension'
 	);

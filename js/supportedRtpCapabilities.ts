@@ -81,11 +81,14 @@ export const supportedRtpCapabilities: RtpCapabilities = {
 		ext('audio', 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01', 5, 'recvonly'),
 		ext('video', 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01', 5, 'sendrecv'),
 		ext('audio', 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', 6, 'sendrecv'),
+		// 'sendrecv' where mediasoup 3.27 has 'recvonly': consumers of a producer that sends the
+		// descriptor get it, rewritten for what they receive (Chromium cannot reassemble AV1
+		// SVC frames without it).
 		ext(
 			'video',
 			'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension',
 			7,
-			'recvonly'
+			'sendrecv'
 		),
 		ext('video', 'urn:3gpp:video-orientation', 8, 'sendrecv'),
 		ext('video', 'urn:ietf:params:rtp-hdrext:toffset', 9, 'sendrecv'),

@@ -146,15 +146,15 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 
 /**
  * A suite's shared set-up: registers beforeAll/afterAll that start (and close) a worker of
- * `sfu`, the page server and Chromium. Returns an object filled in by beforeAll: `worker`,
+ * `sfu`, the page server and Chromium (started with `chromiumArgs` too). Returns an object filled in by beforeAll: `worker`,
  * and `openPeer(router, ...)` (openPeer on this browser and page server).
  */
-function useBrowserCall(sfu) {
+function useBrowserCall(sfu, { chromiumArgs = [] } = {}) {
 	const call = {};
 	beforeAll(async () => {
 		call.worker = await sfu.createWorker();
 		call.pages = await startPageServer();
-		call.browser = await launchBrowser();
+		call.browser = await launchBrowser(chromiumArgs);
 	});
 	afterAll(async () => {
 		await call.browser?.close();

@@ -23,10 +23,11 @@ use simulcast::{Admit, Simulcast};
 pub use stream::{OutStream, RetransmissionBuffer, SeqRewriter};
 use svc::{Svc, SvcAdmit};
 
-use crate::core::codecs::{vp8, CodecKind};
+use crate::core::codecs::{dd, vp8, CodecKind};
 use crate::core::rtcp::{self, ReportBlock, SenderInfo};
 use crate::core::rtp::packet::{ExtWriter, RtpView};
-use crate::core::rtp::{ExtIds, ExtUri};
+use crate::core::rtp::SrPoint;
+use crate::core::rtp::{interval_score, ExtIds, ExtUri};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -120,6 +121,19 @@ pub struct SourcePacket<'a> {
     pub payload_off: usize,
     pub keyframe: bool,
     pub encoding: usize,
+    /// The packet's dependency descriptor, read against its stream's structure.
+    pub dd: Option<DdRef<'a>>,
+    /// The producer's last sender report per encoding.
+    pub sender_reports: &'a [Option<SrPoint>],
+}
+
+/// A dependency descriptor as routing reads it: the packet's frame, the template structure of
+/// its stream and the decode targets the sender declared active.
+#[derive(Clone, Copy)]
+pub struct DdRef<'a> {
+    pub frame: dd::Frame,
+    pub structure: &'a dd::Structure,
+    pub active: u32,
 }
 
 pub struct Consumer {
@@ -142,6 +156,10 @@ pub struct Consumer {
     pub pli_count: u64,
     pub fir_count: u64,
     pub score: u8,
+    /// Where a rewritten dependency descriptor is built (kept: no allocation per packet).
+    dd_scratch: Vec<u8>,
+    /// The score changed since the router last reported it ('score').
+    pub score_changed: bool,
     pub rtp_parameters: Value,
     pub priority: u8,
     pub ignore_dtx: bool,
@@ -310,6 +328,8 @@ impl Consumer {
             pli_count: 0,
             fir_count: 0,
             score: 10,
+            score_changed: false,
+            dd_scratch: Vec::new(),
             rtp_parameters,
             priority: 1,
             ignore_dtx: false,
@@ -415,12 +435,12 @@ impl Consumer {
                 let target = sim
                     .target
                     .or(sim.current)
-                    .map(|s| (s, sim.preferred_temporal));
+                    .map(|s| (s, sim.target_temporal()));
                 (preferred, target, sim.current_layers())
             }
             ConsumerType::Svc(svc) => {
                 let preferred = (svc.preferred_spatial, svc.preferred_temporal);
-                (preferred, Some(preferred), svc.current_layers())
+                (preferred, Some(svc.targets()), svc.current_layers())
             }
             _ => return v,
         };
@@ -548,20 +568,39 @@ impl Consumer {
         let vp8 = codec_kind == CodecKind::Vp8;
         let st = &mut self.streams[si];
         let mut ts = src.view.timestamp();
+        let mut encoding_switched = false;
         if let ConsumerType::Simulcast(sim) = &mut self.ctype {
-            match sim.admit(now, src.encoding, ts, src.keyframe) {
+            match sim.admit(now, src.encoding, ts, src.keyframe, src.sender_reports) {
                 Admit::Drop => return false,
                 Admit::Forward {
                     timestamp,
                     switched,
                 } => {
                     ts = timestamp;
+                    encoding_switched = switched;
                     if switched {
                         st.seq.request_resync();
                     }
-                    let temporal = (vp8 && sim.temporal_layers > 1)
-                        .then(|| vp8::temporal(payload))
-                        .flatten();
+                    let temporal = if sim.temporal_layers <= 1 {
+                        None
+                    } else if let Some(d) = &src.dd {
+                        // Any codec the sender describes with a dependency descriptor: a
+                        // frame may be switched up to where its decode target says so.
+                        let f = &d.frame;
+                        let dt = d.structure.decode_target(f.spatial, f.temporal);
+                        Some(vp8::Temporal {
+                            tid: f.temporal,
+                            sync: f.start && dt.is_some_and(|dt| f.dti(dt) == dd::DTI_SWITCH),
+                            picture_id: vp8
+                                .then(|| vp8::temporal(payload))
+                                .flatten()
+                                .and_then(|t| t.picture_id),
+                        })
+                    } else if vp8 {
+                        vp8::temporal(payload)
+                    } else {
+                        None
+                    };
                     if let Some(t) = temporal {
                         if !sim.admit_temporal(t.tid, t.sync, switched) {
                             st.seq.drop(src.seq);
@@ -575,15 +614,23 @@ impl Consumer {
             }
         }
         let mut marker = false;
-        if let (ConsumerType::Svc(svc), CodecKind::Vp9) = (&mut self.ctype, codec_kind) {
-            if let Some(d) = crate::core::codecs::vp9::Descriptor::parse(payload) {
-                match svc.admit(&d) {
-                    SvcAdmit::Drop => {
-                        st.seq.drop(src.seq);
-                        return false;
-                    }
-                    SvcAdmit::Forward { marker: m } => marker = m,
+        if let ConsumerType::Svc(svc) = &mut self.ctype {
+            // Routing facts from the dependency descriptor when the packet carries one, the
+            // VP9 payload descriptor otherwise; a packet with neither goes through.
+            let admit = match &src.dd {
+                Some(d) => Some(svc.admit_dd(&d.frame, d.structure, d.active)),
+                None if codec_kind == CodecKind::Vp9 => {
+                    crate::core::codecs::vp9::Descriptor::parse(payload).map(|d| svc.admit(&d))
                 }
+                None => None,
+            };
+            match admit {
+                Some(SvcAdmit::Drop) => {
+                    st.seq.drop(src.seq);
+                    return false;
+                }
+                Some(SvcAdmit::Forward { marker: m }) => marker = m,
+                None => {}
             }
         }
         if st.keyframe_required {
@@ -598,6 +645,38 @@ impl Consumer {
         }
         let seq = st.seq.rewrite(src.seq);
         let ssrc = st.ssrc;
+        // A receiver that negotiated the dependency descriptor gets it rewritten: the frame
+        // number continuing across simulcast switches, the active decode targets naming only
+        // the layers it still gets.
+        let mut dd_buf = std::mem::take(&mut self.dd_scratch);
+        let dd_raw = src
+            .view
+            .extension(src.ext_ids[ExtUri::DependencyDescriptor as usize]);
+        let dd_out = match (&src.dd, dd_raw) {
+            (Some(d), Some(raw)) if self.ext_id(ExtUri::DependencyDescriptor).is_some() => {
+                let (frame_number, active) = match &mut self.ctype {
+                    ConsumerType::Simulcast(sim) => (
+                        sim.dd_frame_number(d.frame.frame_number, encoding_switched),
+                        sim.active_decode_targets(d.structure, d.active),
+                    ),
+                    ConsumerType::Svc(svc) => (
+                        d.frame.frame_number,
+                        svc.active_decode_targets(d.structure, d.active),
+                    ),
+                    _ => (d.frame.frame_number, None),
+                };
+                dd::rewrite(
+                    raw,
+                    &d.frame,
+                    d.structure,
+                    frame_number,
+                    active,
+                    &mut dd_buf,
+                );
+                Some(&dd_buf[..])
+            }
+            _ => None,
+        };
         self.write_packet(
             src,
             ssrc,
@@ -607,8 +686,10 @@ impl Consumer {
             tcc_seq,
             abs_send_time,
             payload,
+            dd_out,
             out,
         );
+        self.dd_scratch = dd_buf;
         if let (true, ConsumerType::Simulcast(sim)) = (vp8, &mut self.ctype) {
             let start = out.len() - payload.len();
             sim.vp8.rewrite(&mut out[start..]);
@@ -635,6 +716,7 @@ impl Consumer {
         tcc_seq: &mut u16,
         ast: u32,
         payload: &[u8],
+        dd: Option<&[u8]>,
         out: &mut Vec<u8>,
     ) {
         out.clear();
@@ -648,9 +730,16 @@ impl Consumer {
         out.extend_from_slice(&ssrc.to_be_bytes());
         out.extend_from_slice(csrcs);
         let ext_start = out.len();
+        // Values longer than 16 bytes (a dependency descriptor with its structure) need the
+        // two-byte form (mediasoup-client's remote descriptions allow it: extmap-allow-mixed).
+        let dd_len = dd.map_or(0, <[u8]>::len).max(
+            src.view
+                .extension(src.ext_ids[ExtUri::DependencyDescriptor as usize])
+                .map_or(0, <[u8]>::len),
+        );
+        let two_byte = dd_len > 16 || self.exts.iter().any(|(id, _)| *id > 14);
         // Room for the extension block: header + each element at most 2 + 255 bytes.
-        out.resize(ext_start + 4 + 64 + self.exts.len() * 20, 0);
-        let two_byte = self.exts.iter().any(|(id, _)| *id > 14);
+        out.resize(ext_start + 4 + 64 + dd_len + self.exts.len() * 20, 0);
         let mut w = ExtWriter::new(out, ext_start, two_byte);
         for &(id, uri) in &self.exts {
             match uri {
@@ -666,6 +755,9 @@ impl Consumer {
                 }
                 ExtUri::AbsSendTime => {
                     w.push(id, &ast.to_be_bytes()[1..]);
+                }
+                ExtUri::DependencyDescriptor if dd.is_some() => {
+                    w.push(id, dd.unwrap_or_default());
                 }
                 other => {
                     let pid = src.ext_ids[other as usize];
@@ -700,8 +792,9 @@ impl Consumer {
         // Once per round trip (at least 20 ms, 100 ms before one is measured).
         let rtt = self.streams[si].rtt_ms;
         let gap = Duration::from_millis(if rtt > 0.0 { (rtt as u64).max(20) } else { 100 });
-        if !self.streams[si].buffer.may_resend(now, seq, gap) {
-            return None;
+        match self.streams[si].buffer.may_resend(now, seq, gap) {
+            None => return None,
+            Some(first) => self.streams[si].repaired += u64::from(first),
         }
         let (pt, hl) = {
             let v = RtpView::parse(self.streams[si].buffer.get(now, seq)?).ok()?;
@@ -762,9 +855,37 @@ impl Consumer {
                 st.rtt_ms = rtt as f64 * 1000.0 / 65536.0;
             }
         }
-        let loss = rb.fraction_lost as f64 / 256.0;
-        st.score = (10.0 * (1.0 - loss).powi(4)).round() as u8;
-        self.score = self.streams.iter().map(|s| s.score).min().unwrap_or(10);
+        // The interval since the last report, as mediasoup scores a sent stream: packets
+        // sent, lost (from the report's cumulative count), repaired and retransmitted.
+        let now = (
+            st.sent.packets,
+            rb.total_lost.max(0) as u64,
+            st.repaired,
+            st.retransmitted.packets,
+        );
+        let prior = std::mem::replace(&mut st.score_prior, now);
+        let sent = now.0.saturating_sub(prior.0);
+        let s = if sent == 0 {
+            10
+        } else {
+            interval_score(
+                sent,
+                now.1.saturating_sub(prior.1),
+                now.2.saturating_sub(prior.2),
+                now.3.saturating_sub(prior.3),
+            )
+        };
+        st.score.push(s);
+        let score = self
+            .streams
+            .iter()
+            .map(|s| s.score.value)
+            .min()
+            .unwrap_or(10);
+        if score != self.score {
+            self.score = score;
+            self.score_changed = true;
+        }
     }
 
     /// Sender report + SDES for every stream that has sent something.
@@ -813,12 +934,12 @@ impl Consumer {
                     "fractionLost": st.fraction_lost,
                     "packetsDiscarded": 0,
                     "packetsRetransmitted": st.retransmitted.packets,
-                    "packetsRepaired": st.retransmitted.packets,
+                    "packetsRepaired": st.repaired,
                     "nackCount": nacks,
                     "nackPacketCount": nack_pkts,
                     "pliCount": plis,
                     "firCount": firs,
-                    "score": st.score,
+                    "score": st.score.value,
                     "packetCount": st.sent.packets,
                     "byteCount": st.sent.bytes,
                     "bitrate": st.sent.rate.rate(now),

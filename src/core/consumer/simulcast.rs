@@ -6,8 +6,9 @@
 //! that encoding is not arriving (the sender dropped it, or has not started it yet), the
 //! highest lower one that is: a receiver never waits black for a layer that does not come.
 //! Across a switch the outgoing sequence numbers stay contiguous (the consumer's rewriter) and
-//! the RTP timestamp continues from the last one sent plus the wall-clock time since, so the
-//! receiver's jitter buffer sees no jump; VP8's PictureID and TL0PICIDX continue the same way
+//! the RTP timestamps of the new encoding are carried onto the old one's timeline through the
+//! two encodings' sender reports (from the last one sent plus the time since, before any
+//! report), so the receiver's jitter buffer sees no jump; VP8's PictureID and TL0PICIDX continue the same way
 //! (from the payload descriptor, which stays readable under end-to-end encryption).
 //!
 //! Temporal layers (VP8's TID in the payload descriptor): frames above the preferred temporal
@@ -17,7 +18,9 @@
 //!
 //! Owns the layer choice and the timestamp offset; the stream state is the consumer's.
 
+use crate::core::codecs::dd;
 use crate::core::codecs::vp8::Vp8Rewriter;
+use crate::core::rtp::SrPoint;
 use std::time::{Duration, Instant};
 
 /// An encoding that sent nothing for this long is taken as stopped.
@@ -31,6 +34,8 @@ pub struct Simulcast {
     pub preferred_temporal: usize,
     /// The highest encoding the transport's bandwidth allows (None: no estimate applies).
     pub max_spatial: Option<usize>,
+    /// The highest temporal layer the bandwidth allows in the encoding forwarded.
+    pub max_temporal: Option<usize>,
     /// The encoding being forwarded, once a keyframe started it.
     pub current: Option<usize>,
     /// The highest temporal layer being forwarded.
@@ -48,6 +53,9 @@ pub struct Simulcast {
     pub keyframe_wanted: bool,
     /// VP8 PictureID / TL0PICIDX continuity across switches.
     pub vp8: Vp8Rewriter,
+    /// Dependency-descriptor frame numbers: the offset onto the outgoing numbering and the
+    /// last one sent.
+    dd_frames: Option<(u16, u16)>,
 }
 
 /// What to do with a packet of the producer.
@@ -70,6 +78,7 @@ impl Simulcast {
             preferred_spatial: spatial_layers - 1,
             preferred_temporal: temporal_layers.max(1) - 1,
             max_spatial: None,
+            max_temporal: None,
             current: None,
             current_temporal: None,
             target: None,
@@ -80,6 +89,7 @@ impl Simulcast {
             layers_changed: false,
             keyframe_wanted: false,
             vp8: Vp8Rewriter::default(),
+            dd_frames: None,
         }
     }
 
@@ -89,12 +99,25 @@ impl Simulcast {
         self.retarget(now);
     }
 
-    /// The transport's allocation allows encodings up to `max` (None: any).
-    pub fn set_max_spatial(&mut self, now: Instant, max: Option<usize>) {
-        if self.max_spatial != max {
-            self.max_spatial = max;
+    /// The transport's allocation allows encodings up to `spatial` and, in it, temporal
+    /// layers up to `temporal` (None: any).
+    pub fn set_max_layers(
+        &mut self,
+        now: Instant,
+        spatial: Option<usize>,
+        temporal: Option<usize>,
+    ) {
+        self.max_temporal = temporal;
+        if self.max_spatial != spatial {
+            self.max_spatial = spatial;
             self.retarget(now);
         }
+    }
+
+    /// The temporal layer to forward: the preferred one within what the bandwidth allows.
+    pub fn target_temporal(&self) -> usize {
+        self.max_temporal
+            .map_or(self.preferred_temporal, |m| m.min(self.preferred_temporal))
     }
 
     fn retarget(&mut self, now: Instant) {
@@ -122,13 +145,15 @@ impl Simulcast {
             .unwrap_or(top)
     }
 
-    /// Whether a packet of `encoding` goes out, and with which timestamp.
+    /// Whether a packet of `encoding` goes out, and with which timestamp. `srs`: the last
+    /// sender report of each encoding, when one came.
     pub fn admit(
         &mut self,
         now: Instant,
         encoding: usize,
         timestamp: u32,
         keyframe: bool,
+        srs: &[Option<SrPoint>],
     ) -> Admit {
         if encoding >= self.spatial_layers {
             return Admit::Drop;
@@ -137,16 +162,7 @@ impl Simulcast {
         self.retarget(now);
         let mut switched = false;
         if self.target == Some(encoding) && keyframe {
-            // Start (or switch to) this encoding: its timestamps continue from the last one
-            // sent, advanced by the time that passed.
-            self.ts_offset = match self.last_out {
-                Some((ts, at)) => {
-                    let elapsed = now.duration_since(at).as_micros() as u64;
-                    let advance = (elapsed * self.clock_rate as u64 / 1_000_000).max(1) as u32;
-                    ts.wrapping_add(advance).wrapping_sub(timestamp)
-                }
-                None => 0,
-            };
+            self.ts_offset = self.offset_for(now, encoding, timestamp, srs);
             self.current = Some(encoding);
             self.target = None;
             self.layers_changed = true;
@@ -164,10 +180,55 @@ impl Simulcast {
         }
     }
 
+    /// The timestamp offset for `encoding` when it starts with a packet of `timestamp`:
+    /// - switching from an encoding when both sent sender reports: the new encoding's
+    ///   timestamps are carried onto the old one's timeline through the reports' wall-clock
+    ///   times (a frame keeps its capture time whichever encoding carries it);
+    /// - otherwise (no reports yet, or a restart): from the last timestamp sent, advanced by
+    ///   the time that passed;
+    /// - and never at or before the last timestamp sent (the receiver would take the frame
+    ///   as old): then one tick after it.
+    fn offset_for(
+        &self,
+        now: Instant,
+        encoding: usize,
+        timestamp: u32,
+        srs: &[Option<SrPoint>],
+    ) -> u32 {
+        let Some((last_ts, at)) = self.last_out else {
+            return 0;
+        };
+        let elapsed = now.duration_since(at).as_micros() as u64;
+        let advance = (elapsed * self.clock_rate as u64 / 1_000_000).max(1) as u32;
+        let by_clock = last_ts.wrapping_add(advance).wrapping_sub(timestamp);
+        let from = self.current.filter(|&c| c != encoding);
+        let offset = match (
+            from.and_then(|c| srs.get(c).copied().flatten()),
+            srs.get(encoding).copied().flatten(),
+        ) {
+            (Some(old), Some(new)) => {
+                // NTP is 32.32 fixed point: the new report's time minus the old one's, in
+                // RTP ticks.
+                let dt = (new.ntp as i128 - old.ntp as i128) as f64 / 4_294_967_296.0;
+                let ticks = (dt * self.clock_rate as f64).round() as i64 as u32;
+                old.rtp_ts
+                    .wrapping_add(ticks)
+                    .wrapping_sub(new.rtp_ts)
+                    .wrapping_add(self.ts_offset)
+            }
+            _ => by_clock,
+        };
+        let out = timestamp.wrapping_add(offset);
+        if (out.wrapping_sub(last_ts) as i32) <= 0 {
+            return last_ts.wrapping_add(1).wrapping_sub(timestamp);
+        }
+        offset
+    }
+
     /// Whether a packet of temporal layer `tid` goes out (`sync`: a layer sync point;
     /// `switched`: the packet starts an encoding, at its keyframe).
     pub fn admit_temporal(&mut self, tid: u8, sync: bool, switched: bool) -> bool {
-        let target = self.preferred_temporal;
+        let target = self.target_temporal();
         let before = self.current_temporal;
         let mut cur = match before {
             Some(c) if !switched => c.min(target),
@@ -198,6 +259,39 @@ impl Simulcast {
             .unwrap_or(self.preferred_spatial)
     }
 
+    /// The outgoing dependency-descriptor frame number of a packet of frame `frame` of the
+    /// forwarded encoding (`switched`: its first packet after a switch): each encoding numbers
+    /// its frames on its own, so a switch continues from the last number sent.
+    pub fn dd_frame_number(&mut self, frame: u16, switched: bool) -> u16 {
+        let offset = match self.dd_frames {
+            Some((_, last)) if switched => last.wrapping_add(1).wrapping_sub(frame),
+            Some((offset, _)) => offset,
+            None => 0,
+        };
+        let out = frame.wrapping_add(offset);
+        let last = match self.dd_frames {
+            Some((_, last)) if (out.wrapping_sub(last) as i16) < 0 => last,
+            _ => out,
+        };
+        self.dd_frames = Some((offset, last));
+        out
+    }
+
+    /// The decode targets of the forwarded encoding's `structure` a receiver can decode with
+    /// the temporal layers forwarded, of those the sender declared `active`; None when that is
+    /// all of the sender's.
+    pub fn active_decode_targets(&self, structure: &dd::Structure, active: u32) -> Option<u32> {
+        let ct = self.current_temporal? as u8;
+        let mask = structure
+            .dt_layers
+            .iter()
+            .enumerate()
+            .filter(|&(_, &(_, t))| t <= ct)
+            .fold(0u32, |m, (dt, _)| m | 1 << dt)
+            & active;
+        (mask != active & structure.full_mask()).then_some(mask)
+    }
+
     /// A stream restarts (pause/resume, transport reconnect): it starts again at a keyframe.
     pub fn restart(&mut self) {
         if self.current.is_some() {
@@ -212,7 +306,7 @@ impl Simulcast {
         self.current.map(|s| {
             let t = self
                 .current_temporal
-                .unwrap_or(self.preferred_temporal)
+                .unwrap_or(self.target_temporal())
                 .min(self.temporal_layers - 1);
             (s, t)
         })
@@ -230,33 +324,33 @@ mod tests {
         let mut s = Simulcast::new(3, 1, 90000);
         s.set_preferred(t0, 0, 0);
         // Layer 0 starts at its keyframe; delta frames of layer 1 are dropped.
-        assert_eq!(s.admit(ms(0), 0, 1000, false), Admit::Drop);
+        assert_eq!(s.admit(ms(0), 0, 1000, false, &[]), Admit::Drop);
         assert!(matches!(
-            s.admit(ms(10), 0, 1900, true),
+            s.admit(ms(10), 0, 1900, true, &[]),
             Admit::Forward {
                 timestamp: 1900,
                 switched: true
             }
         ));
-        assert_eq!(s.admit(ms(20), 1, 50_000, true), Admit::Drop);
+        assert_eq!(s.admit(ms(20), 1, 50_000, true, &[]), Admit::Drop);
         assert_eq!(s.current_layers(), Some((0, 0)));
         // Prefer layer 2: nothing changes until its keyframe comes.
         s.set_preferred(ms(43), 2, 0);
         assert!(matches!(
-            s.admit(ms(43), 0, 4900, false),
+            s.admit(ms(43), 0, 4900, false, &[]),
             Admit::Forward {
                 timestamp: 4900,
                 ..
             }
         ));
-        assert_eq!(s.admit(ms(44), 2, 700_000, false), Admit::Drop);
+        assert_eq!(s.admit(ms(44), 2, 700_000, false, &[]), Admit::Drop);
         assert_eq!(s.keyframe_encoding(), 2);
         assert!(matches!(
-            s.admit(ms(50), 0, 5800, false),
+            s.admit(ms(50), 0, 5800, false, &[]),
             Admit::Forward { .. }
         ));
         // Its keyframe 20 ms after the last packet sent: 1800 ticks later at 90 kHz.
-        match s.admit(ms(70), 2, 700_300, true) {
+        match s.admit(ms(70), 2, 700_300, true, &[]) {
             Admit::Forward {
                 timestamp,
                 switched,
@@ -266,9 +360,9 @@ mod tests {
             }
             Admit::Drop => panic!("the keyframe of the target starts it"),
         }
-        assert_eq!(s.admit(ms(80), 0, 6700, false), Admit::Drop);
+        assert_eq!(s.admit(ms(80), 0, 6700, false, &[]), Admit::Drop);
         assert!(matches!(
-            s.admit(ms(103), 2, 703_300, false),
+            s.admit(ms(103), 2, 703_300, false, &[]),
             Admit::Forward {
                 timestamp: 10_600,
                 ..
@@ -304,25 +398,87 @@ mod tests {
         let mut s = Simulcast::new(3, 3, 90000);
         // Preferred is the highest (2), but only layer 1 arrives.
         assert!(matches!(
-            s.admit(t0, 1, 0, true),
+            s.admit(t0, 1, 0, true, &[]),
             Admit::Forward { switched: true, .. }
         ));
         assert_eq!(s.current_layers(), Some((1, 2)));
         // Layer 2 appears: switch at its keyframe.
         assert_eq!(
-            s.admit(t0 + Duration::from_millis(5), 2, 10, false),
+            s.admit(t0 + Duration::from_millis(5), 2, 10, false, &[]),
             Admit::Drop
         );
         assert!(matches!(
-            s.admit(t0 + Duration::from_millis(9), 2, 20, true),
+            s.admit(t0 + Duration::from_millis(9), 2, 20, true, &[]),
             Admit::Forward { switched: true, .. }
         ));
         // Layer 2 stops for 2 s: back down at layer 1's next keyframe.
         let later = t0 + Duration::from_millis(2100);
-        assert_eq!(s.admit(later, 1, 5000, false), Admit::Drop);
+        assert_eq!(s.admit(later, 1, 5000, false, &[]), Admit::Drop);
         assert!(matches!(
-            s.admit(later, 1, 5000, true),
+            s.admit(later, 1, 5000, true, &[]),
             Admit::Forward { switched: true, .. }
         ));
+    }
+
+    #[test]
+    fn sender_reports_line_the_encodings_up() {
+        // Two encodings of one camera with unrelated RTP bases: encoding 0 reads 1000 and
+        // encoding 1 reads 500_000 at the same wall-clock moment (NTP 100 s).
+        let ntp = |ms: u64| (100u64 << 32) + ms * (1u64 << 32) / 1000;
+        let srs = [
+            Some(SrPoint {
+                ntp: ntp(0),
+                rtp_ts: 1000,
+            }),
+            Some(SrPoint {
+                ntp: ntp(500),
+                rtp_ts: 500_000 + 45_000,
+            }),
+        ];
+        let t0 = Instant::now();
+        let mut s = Simulcast::new(2, 1, 90000);
+        s.set_preferred(t0, 0, 0);
+        let Admit::Forward {
+            timestamp: first, ..
+        } = s.admit(t0, 0, 1000 + 9000, true, &srs)
+        else {
+            panic!("start");
+        };
+        // Up to encoding 1 at its keyframe captured 40 ms after that frame: 3600 ticks later
+        // on the outgoing timeline, however late it arrives.
+        s.set_preferred(t0, 1, 0);
+        let later = t0 + Duration::from_millis(700);
+        let Admit::Forward {
+            timestamp,
+            switched,
+        } = s.admit(later, 1, 500_000 + 9000 + 3600, true, &srs)
+        else {
+            panic!("switch");
+        };
+        assert!(switched);
+        assert_eq!(timestamp, first + 3600);
+        // Without reports the elapsed time is used.
+        let mut s = Simulcast::new(2, 1, 90000);
+        s.set_preferred(t0, 0, 0);
+        s.admit(t0, 0, 10_000, true, &[]);
+        s.set_preferred(t0, 1, 0);
+        let Admit::Forward { timestamp, .. } = s.admit(later, 1, 7, true, &[]) else {
+            panic!("switch");
+        };
+        assert_eq!(timestamp, 10_000 + 63_000);
+        // A report pair that would put the new frame before the last one sent: one tick after.
+        let mut s = Simulcast::new(2, 1, 90000);
+        s.set_preferred(t0, 0, 0);
+        let Admit::Forward {
+            timestamp: first, ..
+        } = s.admit(t0, 0, 1000 + 9000, true, &srs)
+        else {
+            panic!("start");
+        };
+        s.set_preferred(t0, 1, 0);
+        let Admit::Forward { timestamp, .. } = s.admit(later, 1, 500_000, true, &srs) else {
+            panic!("switch");
+        };
+        assert_eq!(timestamp, first + 1);
     }
 }

@@ -2,7 +2,7 @@
 //! jumps, the retransmission buffer answering NACKs, and the per-stream state and counters.
 //! Owns nothing but these; the consumer decides what goes through them.
 
-use crate::core::rtp::TrafficCounter;
+use crate::core::rtp::{Score, TrafficCounter};
 use std::time::{Duration, Instant};
 
 /// Output sequence numbering that stays continuous when the input jumps (pause/resume,
@@ -103,18 +103,18 @@ impl RetransmissionBuffer {
     /// Whether `seq` may be retransmitted now: it is held and was not already retransmitted
     /// within `gap` (a NACK repeated before the first retransmission could arrive, or a
     /// receiver asking again and again across a congested path, is answered once per gap).
-    /// Records the retransmission when it may.
-    pub fn may_resend(&mut self, now: Instant, seq: u16, gap: Duration) -> bool {
-        if self.get(now, seq).is_none() {
-            return false;
-        }
+    /// Records the retransmission when it may, returning whether it is the packet's first
+    /// (None: it may not).
+    pub fn may_resend(&mut self, now: Instant, seq: u16, gap: Duration) -> Option<bool> {
+        self.get(now, seq)?;
         let n = self.slots.len();
         let s = &mut self.slots[seq as usize % n];
         if s.resent_at.is_some_and(|t| now.duration_since(t) < gap) {
-            return false;
+            return None;
         }
+        let first = s.resent_at.is_none();
         s.resent_at = Some(now);
-        true
+        Some(first)
     }
 
     pub fn get(&self, now: Instant, seq: u16) -> Option<&[u8]> {
@@ -144,7 +144,11 @@ pub struct OutStream {
     pub packets_lost: i32,
     pub fraction_lost: u8,
     pub rtt_ms: f64,
-    pub score: u8,
+    pub score: Score,
+    /// Packets retransmitted at least once (the first retransmission repairs a loss).
+    pub repaired: u64,
+    /// (sent, lost, repaired, retransmitted) at the last receiver report.
+    pub(super) score_prior: (u64, u64, u64, u64),
     pub(super) last_ts: u32,
     pub(super) last_ts_at: Option<Instant>,
 }
@@ -167,7 +171,9 @@ impl OutStream {
             packets_lost: 0,
             fraction_lost: 0,
             rtt_ms: 0.0,
-            score: 10,
+            score: Score::new(10),
+            repaired: 0,
+            score_prior: (0, 0, 0, 0),
             last_ts: 0,
             last_ts_at: None,
         }
@@ -214,9 +220,12 @@ mod tests {
             "too old"
         );
         let gap = Duration::from_millis(40);
-        assert!(b.may_resend(t0, 5, gap));
-        assert!(!b.may_resend(t0 + Duration::from_millis(20), 5, gap));
-        assert!(b.may_resend(t0 + Duration::from_millis(50), 5, gap));
-        assert!(!b.may_resend(t0, 1, gap), "not held");
+        assert_eq!(b.may_resend(t0, 5, gap), Some(true));
+        assert_eq!(b.may_resend(t0 + Duration::from_millis(20), 5, gap), None);
+        assert_eq!(
+            b.may_resend(t0 + Duration::from_millis(50), 5, gap),
+            Some(false)
+        );
+        assert_eq!(b.may_resend(t0, 1, gap), None, "not held");
     }
 }

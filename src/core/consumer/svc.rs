@@ -14,7 +14,7 @@
 //! Dropped packets leave no gap in the outgoing sequence numbers (the consumer's rewriter).
 //! Owns the layer state; the stream state is the consumer's.
 
-use crate::core::codecs::vp9::Descriptor;
+use crate::core::codecs::{dd, vp9::Descriptor};
 
 pub struct Svc {
     pub spatial_layers: usize,
@@ -22,6 +22,8 @@ pub struct Svc {
     pub ksvc: bool,
     pub preferred_spatial: usize,
     pub preferred_temporal: usize,
+    /// The highest layers the transport's bandwidth allows (None: no estimate applies).
+    pub max_layers: Option<(usize, usize)>,
     pub current_spatial: Option<usize>,
     pub current_temporal: Option<usize>,
     /// currentLayers changed since the router last looked ('layerschange').
@@ -50,6 +52,7 @@ impl Svc {
             ksvc,
             preferred_spatial: spatial_layers - 1,
             preferred_temporal: temporal_layers - 1,
+            max_layers: None,
             current_spatial: None,
             current_temporal: None,
             layers_changed: false,
@@ -60,10 +63,33 @@ impl Svc {
     pub fn set_preferred(&mut self, spatial: usize, temporal: usize) {
         self.preferred_spatial = spatial.min(self.spatial_layers - 1);
         self.preferred_temporal = temporal.min(self.temporal_layers - 1);
-        if self
-            .current_spatial
-            .is_none_or(|c| self.preferred_spatial > c)
-            || (self.ksvc && self.current_spatial != Some(self.preferred_spatial))
+        self.want_keyframe_if_needed();
+    }
+
+    /// The transport's allocation allows layers up to `max` (None: any).
+    pub fn set_max_layers(&mut self, max: Option<(usize, usize)>) {
+        if self.max_layers != max {
+            self.max_layers = max;
+            self.want_keyframe_if_needed();
+        }
+    }
+
+    /// The layers to forward: the preferred ones within what the bandwidth allows.
+    pub fn targets(&self) -> (usize, usize) {
+        let (ps, pt) = (self.preferred_spatial, self.preferred_temporal);
+        match self.max_layers {
+            // Below the preferred spatial layer the cap's temporal layer is the limit; at it,
+            // the preferred temporal layer bounds too.
+            Some((ms, mt)) if ms < ps => (ms, mt),
+            Some((ms, mt)) => (ms.min(ps), mt.min(pt)),
+            None => (ps, pt),
+        }
+    }
+
+    fn want_keyframe_if_needed(&mut self) {
+        let (ts, _) = self.targets();
+        if self.current_spatial.is_none_or(|c| ts > c)
+            || (self.ksvc && self.current_spatial != Some(ts))
         {
             self.keyframe_wanted = true;
         }
@@ -83,8 +109,7 @@ impl Svc {
         if sid >= self.spatial_layers || tid >= self.temporal_layers {
             return SvcAdmit::Drop;
         }
-        let target_s = self.preferred_spatial;
-        let target_t = self.preferred_temporal;
+        let (target_s, target_t) = self.targets();
         let before = (self.current_spatial, self.current_temporal);
         let mut cur_s = self.current_spatial;
         let mut cur_t = self.current_temporal;
@@ -138,6 +163,93 @@ impl Svc {
         }
     }
 
+    /// Whether a packet goes out, by its dependency descriptor (`f`, read against its
+    /// stream's `structure`; `active`: the decode targets the sender declared active). The
+    /// same switching rules as [`Svc::admit`], with the decode targets deciding what a layer
+    /// needs: a frame goes out when the decode target of the current layers needs it (which
+    /// also keeps K-SVC to one chain and drops upper temporal layers), temporal layers go up
+    /// at a frame that is a switch point of the new decode target.
+    pub fn admit_dd(&mut self, f: &dd::Frame, structure: &dd::Structure, active: u32) -> SvcAdmit {
+        let (sid, tid) = (f.spatial as usize, f.temporal as usize);
+        // The target: the highest active decode target within the target layers.
+        let (want_s, want_t) = self.targets();
+        let (target_s, target_t) = structure
+            .dt_layers
+            .iter()
+            .enumerate()
+            .filter(|&(dt, &(s, t))| {
+                active >> dt & 1 == 1 && (s as usize) <= want_s && (t as usize) <= want_t
+            })
+            .map(|(_, &(s, t))| (s as usize, t as usize))
+            .max()
+            .unwrap_or((0, 0));
+        let keyframe = f.is_keyframe();
+        let before = (self.current_spatial, self.current_temporal);
+        let (mut cs, mut ct) = match (self.current_spatial, self.current_temporal) {
+            (Some(s), t) => (s, t.unwrap_or(0)),
+            (None, _) if keyframe => (target_s, target_t),
+            (None, _) => return SvcAdmit::Drop,
+        };
+        if keyframe && target_s > cs {
+            (cs, ct) = (target_s, target_t);
+        } else if target_s < cs
+            && (if self.ksvc {
+                keyframe
+            } else {
+                sid == target_s && f.end
+            })
+        {
+            cs = target_s;
+        }
+        let needs = |s: usize, t: usize| match structure.decode_target(s as u8, t as u8) {
+            Some(dt) => f.dti(dt) != dd::DTI_NOT_PRESENT,
+            None => sid <= s && tid <= t,
+        };
+        if target_t > ct {
+            let dt = structure.decode_target(cs as u8, tid as u8);
+            if tid > ct
+                && tid <= target_t
+                && f.start
+                && dt.is_some_and(|dt| f.dti(dt) == dd::DTI_SWITCH)
+            {
+                ct = tid;
+            }
+        } else if target_t < ct && tid == target_t && f.end {
+            ct = target_t;
+        }
+        self.current_spatial = Some(cs);
+        self.current_temporal = Some(ct);
+        if before != (self.current_spatial, self.current_temporal) {
+            self.layers_changed = true;
+        }
+        if !needs(cs, ct) {
+            return SvcAdmit::Drop;
+        }
+        SvcAdmit::Forward {
+            marker: sid == cs && f.end,
+        }
+    }
+
+    /// The decode targets a receiver of the current layers can decode, of those the sender
+    /// declared `active`: every one within them in full SVC, those of the current spatial
+    /// layer in K-SVC (lower layers' chains are not forwarded between keyframes). None when
+    /// that is all the sender's (nothing to tell the receiver).
+    pub fn active_decode_targets(&self, structure: &dd::Structure, active: u32) -> Option<u32> {
+        let cs = self.current_spatial?;
+        let ct = self.current_temporal.unwrap_or(0);
+        let mask = structure
+            .dt_layers
+            .iter()
+            .enumerate()
+            .filter(|&(_, &(s, t))| {
+                let s = s as usize;
+                s <= cs && (t as usize) <= ct && (!self.ksvc || s == cs)
+            })
+            .fold(0u32, |m, (dt, _)| m | 1 << dt)
+            & active;
+        (mask != active & structure.full_mask()).then_some(mask)
+    }
+
     pub fn current_layers(&self) -> Option<(usize, usize)> {
         Some((self.current_spatial?, self.current_temporal.unwrap_or(0)))
     }
@@ -146,7 +258,10 @@ impl Svc {
     pub fn awaiting_keyframe(&self) -> bool {
         match self.current_spatial {
             None => true,
-            Some(c) => self.preferred_spatial > c || (self.ksvc && self.preferred_spatial < c),
+            Some(c) => {
+                let (ts, _) = self.targets();
+                ts > c || (self.ksvc && ts < c)
+            }
         }
     }
 }
@@ -255,5 +370,102 @@ mod tests {
             SvcAdmit::Forward { marker: true }
         ));
         assert_eq!(s.current_layers(), Some((0, 0)));
+    }
+
+    /// L3T3 by the dependency descriptor: a frame of layers (s, t), first and last packet.
+    fn dd_frame(st: &dd::Structure, s: usize, t: usize) -> dd::Frame {
+        st.frame(s * 3 + t, true, true)
+    }
+    fn dd_key(st: &dd::Structure, s: usize) -> dd::Frame {
+        st.frame(9 + s, true, true)
+    }
+
+    #[test]
+    fn dependency_descriptor_full_svc() {
+        let st = dd::Structure::synthetic(3, 3, false);
+        let all = u32::MAX;
+        let mut s = Svc::new(3, 3, false);
+        s.set_preferred(1, 1);
+        assert_eq!(
+            s.admit_dd(&dd_frame(&st, 0, 0), &st, all),
+            SvcAdmit::Drop,
+            "no keyframe yet"
+        );
+        assert!(matches!(
+            s.admit_dd(&dd_key(&st, 0), &st, all),
+            SvcAdmit::Forward { marker: false }
+        ));
+        assert_eq!(s.current_layers(), Some((1, 1)));
+        assert_eq!(
+            s.admit_dd(&dd_key(&st, 1), &st, all),
+            SvcAdmit::Forward { marker: true }
+        );
+        assert_eq!(s.admit_dd(&dd_key(&st, 2), &st, all), SvcAdmit::Drop);
+        // Delta frames: S0 and S1 up to T1; T2 and S2 dropped.
+        for (l, fwd) in [
+            ((0, 0), true),
+            ((1, 0), true),
+            ((2, 0), false),
+            ((0, 2), false),
+            ((1, 1), true),
+        ] {
+            let got = s.admit_dd(&dd_frame(&st, l.0, l.1), &st, all);
+            assert_eq!(got != SvcAdmit::Drop, fwd, "layers {l:?}");
+        }
+        // Temporal up at a switch point of T2; spatial down at the end of an S0 frame.
+        s.set_preferred(0, 2);
+        assert!(matches!(
+            s.admit_dd(&dd_frame(&st, 0, 2), &st, all),
+            SvcAdmit::Forward { marker: true }
+        ));
+        assert_eq!(s.current_layers(), Some((0, 2)));
+        assert_eq!(s.admit_dd(&dd_frame(&st, 1, 0), &st, all), SvcAdmit::Drop);
+        // Up to S2 waits for a keyframe; the sender's inactive S2 decode targets cap it at S1.
+        s.set_preferred(2, 2);
+        assert!(s.keyframe_wanted);
+        assert_eq!(s.admit_dd(&dd_frame(&st, 1, 0), &st, all), SvcAdmit::Drop);
+        let no_s2 = 0b111111;
+        assert!(matches!(
+            s.admit_dd(&dd_key(&st, 0), &st, no_s2),
+            SvcAdmit::Forward { .. }
+        ));
+        assert_eq!(s.current_layers(), Some((1, 2)));
+    }
+
+    #[test]
+    fn dependency_descriptor_ksvc() {
+        let st = dd::Structure::synthetic(3, 1, true);
+        let all = u32::MAX;
+        let mut s = Svc::new(3, 1, true);
+        s.set_preferred(1, 0);
+        let key = |l: usize| st.frame(3 + l, true, true);
+        let delta = |l: usize| st.frame(l, true, true);
+        assert!(matches!(
+            s.admit_dd(&key(0), &st, all),
+            SvcAdmit::Forward { marker: false }
+        ));
+        assert_eq!(
+            s.admit_dd(&key(1), &st, all),
+            SvcAdmit::Forward { marker: true }
+        );
+        // Between keyframes only the S1 chain goes out.
+        assert_eq!(s.admit_dd(&delta(0), &st, all), SvcAdmit::Drop);
+        assert_eq!(
+            s.admit_dd(&delta(1), &st, all),
+            SvcAdmit::Forward { marker: true }
+        );
+        // Down waits for a keyframe.
+        s.set_preferred(0, 0);
+        assert_eq!(s.admit_dd(&delta(0), &st, all), SvcAdmit::Drop);
+        assert_eq!(s.current_layers(), Some((1, 0)));
+        assert_eq!(
+            s.admit_dd(&key(0), &st, all),
+            SvcAdmit::Forward { marker: true }
+        );
+        assert_eq!(s.current_layers(), Some((0, 0)));
+        assert_eq!(
+            s.admit_dd(&delta(0), &st, all),
+            SvcAdmit::Forward { marker: true }
+        );
     }
 }

@@ -111,33 +111,112 @@ impl Graph {
             let Some(p) = producers.get_mut(&c.producer) else {
                 continue;
             };
-            let rate = |e: usize| {
-                p.streams
-                    .get_mut(e)
-                    .and_then(Option::as_mut)
-                    .map_or(0, |s| s.media.rate.rate(now))
-            };
-            match &c.ctype {
+            // What forwarding layers (s, t) takes, per layer: its encoding's temporal layers up
+            // to t (simulcast), or every layer below it too (SVC).
+            let (sl, tl, mut cost, pref, cur) = match &c.ctype {
                 ConsumerType::Simulcast(sim) => {
-                    demands.push(Demand {
-                        priority: c.priority,
-                        layer_rates: (0..sim.spatial_layers).map(rate).collect(),
-                        preferred: sim.preferred_spatial,
-                        current: sim.current,
-                    });
-                    adaptive.push(*ck);
+                    let (sl, tl) = (sim.spatial_layers, sim.temporal_layers);
+                    let mut cost = vec![0; sl * tl];
+                    for e in 0..sl {
+                        let Some(st) = p.streams.get_mut(e).and_then(Option::as_mut) else {
+                            continue;
+                        };
+                        let total = st.media.rate.rate(now);
+                        let mut sum = 0;
+                        for t in 0..tl {
+                            // Without per-layer rates every temporal layer costs the whole
+                            // encoding.
+                            cost[e * tl + t] = match st.layer_rates.as_deref_mut() {
+                                Some(l) if total > 0 => {
+                                    sum += l.rate(now, 0, t);
+                                    sum.max(1)
+                                }
+                                _ => total,
+                            };
+                        }
+                    }
+                    let pref = (sim.preferred_spatial, sim.preferred_temporal);
+                    let cur = sim
+                        .current
+                        .map(|s| (s, sim.current_temporal.unwrap_or(tl - 1)));
+                    (sl, tl, cost, pref, cur)
                 }
-                _ => fixed += c.encodings().map(rate).sum::<u64>(),
-            }
+                ConsumerType::Svc(svc) => {
+                    let Some(l) = p
+                        .streams
+                        .first_mut()
+                        .and_then(Option::as_mut)
+                        .and_then(|st| st.layer_rates.as_deref_mut())
+                    else {
+                        // No layer facts to measure by: it takes its producer's whole rate.
+                        fixed += p.streams[0].as_mut().map_or(0, |s| s.media.rate.rate(now));
+                        continue;
+                    };
+                    let (sl, tl) = (
+                        svc.spatial_layers.min(l.spatial),
+                        svc.temporal_layers.min(l.temporal),
+                    );
+                    let mut cost = vec![0; sl * tl];
+                    let mut below = 0;
+                    for s in 0..sl {
+                        let mut sum = 0;
+                        for t in 0..tl {
+                            sum += l.rate(now, s, t);
+                            cost[s * tl + t] = if sum == 0 { 0 } else { below + sum };
+                        }
+                        below += sum;
+                    }
+                    let pref = (
+                        svc.preferred_spatial.min(sl - 1),
+                        svc.preferred_temporal.min(tl - 1),
+                    );
+                    let cur = svc
+                        .current_spatial
+                        .map(|s| (s, svc.current_temporal.unwrap_or(0)));
+                    (sl, tl, cost, pref, cur)
+                }
+                _ => {
+                    fixed += c
+                        .encodings()
+                        .map(|e| {
+                            p.streams
+                                .get_mut(e)
+                                .and_then(Option::as_mut)
+                                .map_or(0, |s| s.media.rate.rate(now))
+                        })
+                        .sum::<u64>();
+                    continue;
+                }
+            };
+            let steps = layer_steps(sl, tl, pref);
+            let current = cur.and_then(|(cs, ct)| {
+                steps
+                    .iter()
+                    .rposition(|&(s, t)| s < cs || (s == cs && t <= ct))
+            });
+            demands.push(Demand {
+                priority: c.priority,
+                layer_rates: steps
+                    .iter()
+                    .map(|&(s, t)| std::mem::take(&mut cost[s * tl + t]))
+                    .collect(),
+                preferred: steps.len() - 1,
+                current,
+            });
+            adaptive.push((*ck, steps));
         }
         let a = allocate(available, fixed, &demands);
         let changed = bwe.desired != a.desired;
         bwe.desired = a.desired;
         let (min, max) = (bwe.min_bitrate, bwe.max_bitrate);
-        for (ck, layer) in adaptive.iter().zip(&a.layers) {
-            if let Some(ConsumerType::Simulcast(sim)) = consumers.get_mut(ck).map(|c| &mut c.ctype)
-            {
-                sim.set_max_spatial(now, *layer);
+        for ((ck, steps), layer) in adaptive.iter().zip(&a.layers) {
+            let max = layer.and_then(|l| steps.get(l).copied());
+            match consumers.get_mut(ck).map(|c| &mut c.ctype) {
+                Some(ConsumerType::Simulcast(sim)) => {
+                    sim.set_max_layers(now, max.map(|m| m.0), max.map(|m| m.1))
+                }
+                Some(ConsumerType::Svc(svc)) => svc.set_max_layers(max),
+                _ => {}
             }
         }
         let traced = t.bwe_traced != Some((available, a.desired));
@@ -216,5 +295,32 @@ impl Graph {
             t.transmit(ctx, out, false, false);
             left = left.saturating_sub(len);
         }
+    }
+}
+
+/// The layers an adaptive consumer climbs through, lowest first, up to its preferred ones
+/// `(ps, pt)`: the temporal layers of the lowest spatial layer one by one (a receiver short of
+/// bandwidth loses frame rate only at the smallest picture), then each higher spatial layer at
+/// the preferred temporal layer (a larger picture is not bought with a lower frame rate).
+fn layer_steps(spatial: usize, temporal: usize, (ps, pt): (usize, usize)) -> Vec<(usize, usize)> {
+    let (ps, pt) = (ps.min(spatial - 1), pt.min(temporal - 1));
+    let mut steps: Vec<(usize, usize)> = (0..=pt).map(|t| (0, t)).collect();
+    steps.extend((1..=ps).map(|s| (s, pt)));
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn layer_steps_lose_frame_rate_only_at_the_smallest_picture() {
+        assert_eq!(
+            super::layer_steps(3, 3, (2, 2)),
+            vec![(0, 0), (0, 1), (0, 2), (1, 2), (2, 2)]
+        );
+        assert_eq!(super::layer_steps(3, 3, (1, 0)), vec![(0, 0), (1, 0)]);
+        assert_eq!(
+            super::layer_steps(3, 1, (5, 5)),
+            vec![(0, 0), (1, 0), (2, 0)]
+        );
     }
 }

@@ -120,7 +120,7 @@ impl Graph {
             .map(|p| {
                 p.streams
                     .iter()
-                    .map(|s| s.as_ref().map_or(0, |s| s.score))
+                    .map(|s| s.as_ref().map_or(0, |s| s.score.value))
                     .collect()
             })
             .unwrap_or_default();

@@ -8,7 +8,7 @@
 //! NACK lists the producer's, rewriting and retransmission the consumer's.
 
 use super::Graph;
-use crate::core::consumer::SourcePacket;
+use crate::core::consumer::{DdRef, SourcePacket};
 use crate::core::context::Ctx;
 use crate::core::ice::Tuple;
 use crate::core::message::Output;
@@ -153,6 +153,21 @@ impl Graph {
         ) else {
             return;
         };
+        let dd_frame = view
+            .extension(p.ext_ids[ExtUri::DependencyDescriptor as usize])
+            .and_then(|d| p.read_dd(acc.encoding, is_rtx, d));
+        let mut acc = acc;
+        acc.keyframe |= dd_frame.is_some_and(|f| f.is_keyframe());
+        if !is_rtx {
+            p.record_layer(
+                now,
+                acc.encoding,
+                acc.codec_kind,
+                dd_frame.as_ref(),
+                view.payload(),
+                data.len(),
+            );
+        }
         if !p.trace_types.is_empty() {
             let kf = acc.keyframe;
             let wants = p
@@ -211,6 +226,15 @@ impl Graph {
             payload_off: acc.payload_off,
             keyframe: acc.keyframe,
             encoding: acc.encoding,
+            dd: dd_frame.and_then(|frame| {
+                let d = p.streams.get(acc.encoding)?.as_ref()?.dd.as_deref()?;
+                Some(DdRef {
+                    frame,
+                    structure: &d.structure,
+                    active: d.active,
+                })
+            }),
+            sender_reports: &p.sender_reports,
         };
         // Simulcast consumers that chose a new layer need its keyframe (rare: no allocation
         // unless one does).
@@ -311,7 +335,7 @@ impl Graph {
                         if let Some((info, blocks)) = rtcp::parse_sr(it) {
                             if let Some(pk) = t.ssrc_map.get(&info.ssrc) {
                                 if let Some(p) = producers.get_mut(pk) {
-                                    p.handle_sr(now, info.ssrc, info.ntp);
+                                    p.handle_sr(now, info.ssrc, info.ntp, info.rtp_ts);
                                     if p.trace_types.iter().any(|t| t == "sr") {
                                         traces.push((
                                             p.id.clone(),
@@ -461,23 +485,14 @@ impl Graph {
             for pk in &t.producers {
                 if let Some(p) = producers.get_mut(pk) {
                     p.report_blocks(now, &mut blocks);
-                    let scores: Vec<u8> = p.streams.iter().flatten().map(|s| s.score).collect();
+                    let scores: Vec<u8> =
+                        p.streams.iter().flatten().map(|s| s.score.value).collect();
                     if scores != p.last_scores {
                         p.last_scores = scores;
                         score_notes.push((p.id.clone(), p.scores_json()));
                         for ck in &p.consumers {
-                            if let Some(c) = consumers.get(ck) {
-                                let ps = p
-                                    .streams
-                                    .get(c.ctype.scored_encoding().unwrap_or(0))
-                                    .and_then(|s| s.as_ref())
-                                    .map_or(0, |s| s.score);
-                                let all: Vec<u8> = p
-                                    .streams
-                                    .iter()
-                                    .map(|s| s.as_ref().map_or(0, |s| s.score))
-                                    .collect();
-                                score_notes.push((c.id.clone(), json!({ "score": c.score, "producerScore": ps, "producerScores": all })));
+                            if let Some(c) = consumers.get_mut(ck) {
+                                c.score_changed = true;
                             }
                         }
                     }
@@ -497,6 +512,17 @@ impl Graph {
                         t.transmit(ctx, out, true, false);
                     }
                 }
+            }
+        }
+        // Consumers whose own score (from receiver reports) or producer's score changed.
+        let changed: Vec<u32> = self
+            .consumers
+            .iter_mut()
+            .filter_map(|(&k, c)| std::mem::take(&mut c.score_changed).then_some(k))
+            .collect();
+        for k in changed {
+            if let Some(c) = self.consumers.get(&k) {
+                score_notes.push((c.id.clone(), self.consumer_score(c)));
             }
         }
         for (id, data) in score_notes {

@@ -45,6 +45,13 @@ impl ExtUri {
     }
 }
 
+/// One sender report's mapping of wall-clock time (NTP, 32.32 fixed point) to RTP time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SrPoint {
+    pub ntp: u64,
+    pub rtp_ts: u32,
+}
+
 /// Extension ids by URI for one endpoint's parameters (0 = not negotiated).
 pub type ExtIds = [u8; EXT_COUNT];
 
@@ -141,5 +148,116 @@ mod tests {
         // A packet after a long gap starts afresh.
         r.update(at + Duration::from_secs(60), 500);
         assert_eq!(r.rate(at + Duration::from_secs(60)), 4000);
+    }
+}
+
+/// A stream's score, 0 to 10, kept as mediasoup keeps it: every interval (a sender report for
+/// a received stream, a receiver report for a sent one) adds that interval's score to a
+/// history of the last 24, and the score is their average weighted 1, 2, … 24 from the
+/// oldest, so a bad second shows at once and fades over the following ones.
+#[derive(Debug, Clone)]
+pub struct Score {
+    history: [u8; Score::LEN],
+    len: usize,
+    /// Index of the oldest entry once the history is full.
+    head: usize,
+    pub value: u8,
+}
+
+impl Score {
+    const LEN: usize = 24;
+
+    pub fn new(initial: u8) -> Self {
+        Self {
+            history: [0; Self::LEN],
+            len: 0,
+            head: 0,
+            value: initial,
+        }
+    }
+
+    /// Adds an interval's score; returns whether the score changed.
+    pub fn push(&mut self, s: u8) -> bool {
+        if self.len < Self::LEN {
+            self.history[self.len] = s;
+            self.len += 1;
+        } else {
+            self.history[self.head] = s;
+            self.head = (self.head + 1) % Self::LEN;
+        }
+        let (mut weighted, mut weights) = (0usize, 0usize);
+        for i in 0..self.len {
+            let w = i + 1;
+            weighted += w * self.history[(self.head + i) % Self::LEN] as usize;
+            weights += w;
+        }
+        let before = self.value;
+        self.value = (weighted as f64 / weights as f64).round() as u8;
+        self.value != before
+    }
+
+    /// Forgets the history (the stream went inactive, or came back); returns whether the
+    /// score changed.
+    pub fn reset(&mut self, s: u8) -> bool {
+        self.len = 0;
+        self.head = 0;
+        let before = self.value;
+        self.value = s;
+        self.value != before
+    }
+}
+
+/// One interval's score from the packets that should have arrived (`base`: received for an
+/// incoming stream, sent for an outgoing one), those lost, those repaired by retransmission
+/// and the retransmissions it took — mediasoup's formula: repaired packets count as delivered
+/// in proportion to how few retransmissions they took and how few there were, and the score is
+/// ten times the fourth power of the delivered ratio.
+pub fn interval_score(base: u64, lost: u64, repaired: u64, retransmitted: u64) -> u8 {
+    if base == 0 {
+        return 0;
+    }
+    let lost = lost.min(base) as f64;
+    let repaired = repaired.min(lost as u64) as f64;
+    let mut weight = (1.0 / (repaired / base as f64 + 1.0)).powi(4);
+    if retransmitted > 0 {
+        weight *= (repaired / retransmitted as f64).min(1.0);
+    }
+    let lost = (lost - repaired * weight).max(0.0);
+    let delivered = (base as f64 - lost) / base as f64;
+    (delivered.powi(4) * 10.0).round() as u8
+}
+
+#[cfg(test)]
+mod score_tests {
+    use super::*;
+
+    #[test]
+    fn weighted_history() {
+        let mut s = Score::new(10);
+        assert!(!s.push(10));
+        // One bad interval after one good: (1·10 + 2·0) / 3.
+        assert!(s.push(0));
+        assert_eq!(s.value, 3);
+        for _ in 0..30 {
+            s.push(10);
+        }
+        assert_eq!(s.value, 10, "the bad interval left the history");
+        assert!(s.reset(0));
+        assert_eq!(s.value, 0);
+        s.push(10);
+        assert_eq!(s.value, 10, "the history restarted");
+    }
+
+    #[test]
+    fn interval_scores() {
+        assert_eq!(interval_score(100, 0, 0, 0), 10);
+        // 5 % lost: 0.95^4 = 0.81.
+        assert_eq!(interval_score(100, 5, 0, 0), 8);
+        // All five repaired with five retransmissions: (1/1.05)^4 of them count as delivered.
+        assert_eq!(interval_score(100, 5, 5, 5), 10);
+        // Repaired only after 20 retransmissions: a quarter of the weight.
+        assert_eq!(interval_score(100, 5, 5, 20), 9);
+        assert_eq!(interval_score(100, 100, 0, 0), 0);
+        assert_eq!(interval_score(0, 0, 0, 0), 0);
     }
 }

@@ -7,18 +7,19 @@
 //! consumers and observers only as keys: forwarding to them, and what pausing means for them,
 //! is the router's; the RTCP it writes goes out through the router to its transport.
 
-use crate::core::codecs::CodecKind;
+use crate::core::codecs::{dd, vp8, vp9, CodecKind};
 use crate::core::context::{field, str_field, trace_types, Ctx};
 use crate::core::message::CoreError;
 use crate::core::rtcp::{self, ReportBlock};
-use crate::core::rtp::packet::SeqExtender;
 use crate::core::rtp::params::{
-    ext_ids_of, has_fb, normalize_rtp_parameters, validate_producer_parameters,
+    ext_ids_of, has_fb, normalize_rtp_parameters, parse_layers, validate_producer_parameters,
 };
-use crate::core::rtp::{ExtIds, TrafficCounter};
+use crate::core::rtp::{ExtIds, SrPoint};
+
+mod stream;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+pub use stream::{DdState, LayerRates, RecvStream};
 
 #[derive(Debug, Clone)]
 pub struct ProducerCodec {
@@ -40,214 +41,14 @@ pub struct ProducerEncoding {
     pub rid: Option<String>,
     pub rtx_ssrc: Option<u32>,
     pub mapped_ssrc: u32,
+    /// The encoding may pause sending (Opus DTX): inactivity is judged over 5 s, not 1.5 s.
+    pub dtx: bool,
+    /// Spatial and temporal layers of its scalabilityMode.
+    pub layers: (usize, usize),
 }
 
-const MAX_NACK_ITEMS: usize = 1000;
-const MAX_NACK_RETRIES: u8 = 10;
-const NACK_RETRY: Duration = Duration::from_millis(40);
-
-#[derive(Debug)]
-struct NackItem {
-    sent_at: Option<Instant>,
-    retries: u8,
-}
-
-/// Receive state of one encoding.
-#[derive(Debug)]
-pub struct RecvStream {
-    pub ssrc: u32,
-    pub rtx_ssrc: Option<u32>,
-    pub rid: Option<String>,
-    pub mapped_ssrc: u32,
-    pub codec_idx: usize,
-    seq: SeqExtender,
-    base_seq: u64,
-    pub media: TrafficCounter,
-    pub rtx: TrafficCounter,
-    pub packets_lost: i64,
-    pub fraction_lost: u8,
-    pub packets_repaired: u64,
-    pub packets_discarded: u64,
-    pub nack_count: u64,
-    pub nack_packet_count: u64,
-    pub pli_count: u64,
-    pub fir_count: u64,
-    jitter: f64,
-    last_transit: Option<i64>,
-    expected_prior: u64,
-    received_prior: u64,
-    received: u64,
-    last_sr: Option<(u32, Instant)>,
-    nacks: BTreeMap<u64, NackItem>,
-    pub score: u8,
-    pub last_keyframe_request: Option<Instant>,
-    /// A keyframe request arrived inside the throttle window: it is sent when the window
-    /// ends, unless a keyframe arrives first (which serves whoever asked).
-    pub keyframe_deferred: bool,
-    fir_seq: u8,
-    pub rtt_ms: f64,
-}
-
-impl RecvStream {
-    fn new(ssrc: u32, enc: &ProducerEncoding, codec_idx: usize) -> Self {
-        Self {
-            ssrc,
-            rtx_ssrc: enc.rtx_ssrc,
-            rid: enc.rid.clone(),
-            mapped_ssrc: enc.mapped_ssrc,
-            codec_idx,
-            seq: SeqExtender::default(),
-            base_seq: 0,
-            media: TrafficCounter::default(),
-            rtx: TrafficCounter::default(),
-            packets_lost: 0,
-            fraction_lost: 0,
-            packets_repaired: 0,
-            packets_discarded: 0,
-            nack_count: 0,
-            nack_packet_count: 0,
-            pli_count: 0,
-            fir_count: 0,
-            jitter: 0.0,
-            last_transit: None,
-            expected_prior: 0,
-            received_prior: 0,
-            received: 0,
-            last_sr: None,
-            nacks: BTreeMap::new(),
-            score: 10,
-            last_keyframe_request: None,
-            keyframe_deferred: false,
-            fir_seq: 0,
-            rtt_ms: 0.0,
-        }
-    }
-
-    fn expected(&self) -> u64 {
-        if !self.seq.started() {
-            return 0;
-        }
-        self.seq.highest() - self.base_seq + 1
-    }
-
-    /// Records a media packet; returns false for a duplicate or a packet too old to matter.
-    #[allow(clippy::too_many_arguments)]
-    fn receive(
-        &mut self,
-        now: Instant,
-        anchor: Instant,
-        seq: u16,
-        ts: u32,
-        clock_rate: u32,
-        len: usize,
-        is_rtx: bool,
-        nack_enabled: bool,
-    ) -> bool {
-        let first = !self.seq.started();
-        let prev_high = self.seq.highest();
-        let ext = self.seq.extend(seq);
-        if first {
-            self.base_seq = ext;
-        } else if ext <= prev_high {
-            // Late or retransmitted: with NACK on, every gap is listed, so a packet not
-            // listed is a duplicate (or given up on).
-            if self.nacks.remove(&ext).is_some() {
-                self.packets_repaired += 1;
-            } else if is_rtx || nack_enabled || ext + 32768 < prev_high || ext == prev_high {
-                self.packets_discarded += 1;
-                return false;
-            }
-        } else if nack_enabled && ext > prev_high + 1 {
-            for missing in prev_high + 1..ext {
-                self.nacks.insert(
-                    missing,
-                    NackItem {
-                        sent_at: None,
-                        retries: 0,
-                    },
-                );
-            }
-            while self.nacks.len() > MAX_NACK_ITEMS {
-                self.nacks.pop_first();
-            }
-        }
-        self.received += 1;
-        if is_rtx {
-            self.rtx.add(now, len);
-        } else {
-            self.media.add(now, len);
-        }
-        // Interarrival jitter in RTP clock units (RFC 3550 A.8).
-        if !is_rtx && clock_rate > 0 {
-            let arrival = (now.duration_since(anchor).as_secs_f64() * clock_rate as f64) as i64;
-            let transit = arrival - ts as i64;
-            if let Some(prev) = self.last_transit {
-                let d = (transit - prev).abs() as f64;
-                if d < clock_rate as f64 * 10.0 {
-                    self.jitter += (d - self.jitter) / 16.0;
-                }
-            }
-            self.last_transit = Some(transit);
-        }
-        true
-    }
-
-    /// Sequence numbers due for a NACK now (first request or a retry).
-    fn due_nacks(&mut self, now: Instant, out: &mut Vec<u16>) {
-        let retry = NACK_RETRY.max(Duration::from_secs_f64(self.rtt_ms / 1000.0));
-        self.nacks.retain(|_, it| it.retries < MAX_NACK_RETRIES);
-        for (seq, it) in self.nacks.iter_mut() {
-            if it.sent_at.is_none_or(|t| now.duration_since(t) >= retry) {
-                it.sent_at = Some(now);
-                it.retries += 1;
-                out.push(*seq as u16);
-            }
-        }
-    }
-
-    pub fn jitter(&self) -> u32 {
-        self.jitter as u32
-    }
-
-    /// A receiver report block about this stream (RFC 3550 A.3), updating the score.
-    fn report_block(&mut self, now: Instant) -> ReportBlock {
-        let expected = self.expected();
-        self.packets_lost = expected as i64 - self.received as i64;
-        let exp_int = expected - self.expected_prior;
-        let rec_int = self.received.saturating_sub(self.received_prior);
-        self.expected_prior = expected;
-        self.received_prior = self.received;
-        let lost_int = exp_int as i64 - rec_int as i64;
-        self.fraction_lost = if exp_int == 0 || lost_int <= 0 {
-            0
-        } else {
-            ((lost_int << 8) / exp_int as i64) as u8
-        };
-        if exp_int > 0 {
-            let ratio = (lost_int.max(0) as f64) / exp_int as f64;
-            let s = (10.0 * (1.0 - ratio).powi(4)).round() as u8;
-            // Smooth like an exponential average so one bad second does not flap the score.
-            self.score = ((self.score as u16 * 3 + s as u16 * 5).div_ceil(8)) as u8;
-        }
-        let (lsr, dlsr) = match self.last_sr {
-            Some((mid_ntp, at)) => (
-                mid_ntp,
-                (now.duration_since(at).as_secs_f64() * 65536.0) as u32,
-            ),
-            None => (0, 0),
-        };
-        ReportBlock {
-            ssrc: self.ssrc,
-            fraction_lost: self.fraction_lost,
-            total_lost: self.packets_lost.clamp(-0x80_0000, 0x7f_ffff) as i32,
-            highest_seq: self.seq.highest().wrapping_sub(1 << 16) as u32,
-            jitter: self.jitter(),
-            lsr,
-            dlsr,
-        }
-    }
-}
-
+/// Bitrates of each (spatial, temporal) layer of a layered stream, for sharing a transport's
+/// bandwidth estimate layer by layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProducerType {
     Simple,
@@ -296,6 +97,9 @@ pub struct Producer {
     pub created: Instant,
     pub last_scores: Vec<u8>,
     pub trace_types: Vec<String>,
+    /// The last sender report's NTP time and RTP timestamp, per encoding (simulcast consumers
+    /// line the encodings' timestamps up with them).
+    pub sender_reports: Vec<Option<SrPoint>>,
     /// RTP observers (audio level, active speaker) this producer feeds.
     pub observers: Vec<u32>,
     /// Last urn:3gpp:video-orientation byte seen (to report changes only).
@@ -362,6 +166,11 @@ impl Producer {
                     .get(i)
                     .and_then(|m| m["mappedSsrc"].as_u64())
                     .unwrap_or(0) as u32,
+                dtx: e["dtx"].as_bool().unwrap_or(false),
+                layers: {
+                    let (sl, tl) = parse_layers(e["scalabilityMode"].as_str().unwrap_or(""));
+                    (sl as usize, tl as usize)
+                },
             });
         }
         let ptype = match d.get("type").and_then(Value::as_str) {
@@ -396,6 +205,7 @@ impl Producer {
             created: now,
             last_scores: Vec::new(),
             observers: Vec::new(),
+            sender_reports: vec![None; n],
             video_orientation: None,
             trace_types: Vec::new(),
         })
@@ -418,7 +228,7 @@ impl Producer {
                     "codecs": self.codecs.iter().map(|c| json!({ "payloadType": c.pt, "mappedPayloadType": c.mapped_pt })).collect::<Vec<_>>(),
                     "encodings": self.encodings.iter().map(|e| json!({ "ssrc": e.ssrc, "rid": e.rid, "mappedSsrc": e.mapped_ssrc })).collect::<Vec<_>>(),
                 },
-                "rtpStreams": self.streams.iter().flatten().map(|s| json!({ "params": { "ssrc": s.ssrc, "rid": s.rid, "rtxSsrc": s.rtx_ssrc }, "score": s.score })).collect::<Vec<_>>(),
+                "rtpStreams": self.streams.iter().flatten().map(|s| json!({ "params": { "ssrc": s.ssrc, "rid": s.rid, "rtxSsrc": s.rtx_ssrc }, "score": s.score.value })).collect::<Vec<_>>(),
                 "traceEventTypes": self.trace_types,
                 "paused": self.paused,
             })),
@@ -539,10 +349,80 @@ impl Producer {
         })
     }
 
+    /// Reads the dependency descriptor `data` of a packet accepted on encoding `enc` against
+    /// the stream's last template structure, keeping a new one (not from retransmissions,
+    /// which may carry an older one) and the active decode targets. None when it does not
+    /// parse (counted; the packet is then routed as if it had none).
+    pub fn read_dd(&mut self, enc: usize, is_rtx: bool, data: &[u8]) -> Option<dd::Frame> {
+        let stream = self.streams.get_mut(enc)?.as_mut()?;
+        let known = stream.dd.as_deref().map(|d| &d.structure);
+        let (frame, attached) = match dd::parse(data, known) {
+            Ok(r) => r,
+            Err(dd::Invalid) => {
+                stream.dd_invalid += 1;
+                return None;
+            }
+        };
+        if !is_rtx {
+            if let Some(structure) = attached {
+                let active = frame.active.unwrap_or(u32::MAX);
+                stream.dd = Some(Box::new(DdState { structure, active }));
+            } else if let (Some(a), Some(d)) = (frame.active, stream.dd.as_deref_mut()) {
+                d.active = a;
+            }
+        }
+        if frame.is_keyframe() {
+            stream.keyframe_deferred = false;
+        }
+        Some(frame)
+    }
+
+    /// Counts a media packet of `len` bytes of encoding `enc` into its layer, when the
+    /// encoding has several: by the dependency descriptor `dd`, else the payload descriptor
+    /// (VP8's TID, VP9's SID and TID), else the base layer.
+    pub fn record_layer(
+        &mut self,
+        now: Instant,
+        enc: usize,
+        kind: CodecKind,
+        dd: Option<&dd::Frame>,
+        payload: &[u8],
+        len: usize,
+    ) {
+        let Some(l) = self
+            .streams
+            .get_mut(enc)
+            .and_then(Option::as_mut)
+            .and_then(|st| st.layer_rates.as_deref_mut())
+        else {
+            return;
+        };
+        let (s, t) = match (dd, kind) {
+            (Some(f), _) => (f.spatial, f.temporal),
+            (None, CodecKind::Vp8) => (0, vp8::temporal(payload).map_or(0, |t| t.tid)),
+            (None, CodecKind::Vp9) => {
+                vp9::Descriptor::parse(payload).map_or((0, 0), |d| (d.sid, d.tid))
+            }
+            _ => (0, 0),
+        };
+        let (s, t) = (
+            (s as usize).min(l.spatial - 1),
+            (t as usize).min(l.temporal - 1),
+        );
+        l.rates[s * l.temporal + t].update(now, len);
+    }
+
     /// A sender report from the producer's sender (for LSR/DLSR in our receiver reports).
-    pub fn handle_sr(&mut self, now: Instant, ssrc: u32, ntp: u64) {
-        if let Some(s) = self.streams.iter_mut().flatten().find(|s| s.ssrc == ssrc) {
+    pub fn handle_sr(&mut self, now: Instant, ssrc: u32, ntp: u64, rtp_ts: u32) {
+        let found = self
+            .streams
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, s)| s.as_mut().filter(|s| s.ssrc == ssrc).map(|s| (i, s)));
+        if let Some((i, s)) = found {
             s.last_sr = Some(((ntp >> 16) as u32, now));
+            s.update_score();
+            self.sender_reports[i] = Some(SrPoint { ntp, rtp_ts });
         }
     }
 
@@ -564,6 +444,12 @@ impl Producer {
     /// Receiver report blocks for every active stream.
     pub fn report_blocks(&mut self, now: Instant, out: &mut Vec<ReportBlock>) {
         for s in self.streams.iter_mut().flatten() {
+            if self.paused {
+                // A paused producer is not inactive: its period starts again on resume.
+                s.last_packet_at = s.last_packet_at.map(|_| now);
+            } else {
+                s.check_inactive(now);
+            }
             out.push(s.report_block(now));
         }
     }
@@ -658,7 +544,7 @@ impl Producer {
                 .filter_map(|(i, s)| {
                     let s = s.as_ref()?;
                     Some(
-                        json!({ "encodingIdx": i, "ssrc": s.ssrc, "rid": s.rid, "score": s.score }),
+                        json!({ "encodingIdx": i, "ssrc": s.ssrc, "rid": s.rid, "score": s.score.value }),
                     )
                 })
                 .collect(),
@@ -686,7 +572,7 @@ impl Producer {
                 "nackPacketCount": s.nack_packet_count,
                 "pliCount": s.pli_count,
                 "firCount": s.fir_count,
-                "score": s.score,
+                "score": s.score.value,
                 "packetCount": s.media.packets,
                 "byteCount": s.media.bytes,
                 "bitrate": bitrate,
@@ -745,6 +631,8 @@ mod tests {
                 rid: None,
                 rtx_ssrc: Some(2222),
                 mapped_ssrc: 5555,
+                dtx: false,
+                layers: (1, 1),
             }],
             streams: vec![None],
             ext_ids: [0; crate::core::rtp::EXT_COUNT],
@@ -757,6 +645,7 @@ mod tests {
             last_scores: vec![],
             trace_types: vec![],
             observers: vec![],
+            sender_reports: vec![None],
             video_orientation: None,
         }
     }
