@@ -2,7 +2,8 @@
 //! cannot adapt (audio, simple and pipe consumers) is served first; then every adaptive
 //! consumer gets its lowest arriving layer, in priority order; then the rest goes to upgrades
 //! one layer at a time, a consumer of priority p taking up to p steps per round, until nothing
-//! more fits. A consumer never goes above its preferred layer. The lowest layer is kept even
+//! more fits. A "layer" here is a step of the consumer's ladder (the router builds it from
+//! spatial and temporal layers), each with the rate forwarding it takes. A consumer never goes above its preferred layer. The lowest layer is kept even
 //! when it does not fit (a receiver with a frozen picture is worse off than a congested one;
 //! the estimate then says the path is full and nothing else is upgraded).
 //!
