@@ -266,6 +266,12 @@ fn run(secs: u64, loss_pct: u64, seed: u64, capacity: impl Fn(Duration) -> f64) 
 }
 
 fn assert_continuity(o: &Outcome) {
+    assert_continuity_with_pauses(o, 0);
+}
+
+/// Sequence numbers without gaps; RTP timestamps always forward, by at most four frames but
+/// for `pauses` longer steps (the time the consumer forwarded nothing).
+fn assert_continuity_with_pauses(o: &Outcome, pauses: usize) {
     let all: BTreeSet<u64> = o.received.union(&o.dropped).copied().collect();
     let (first, last) = (*all.first().unwrap(), *all.last().unwrap());
     let missing: Vec<u64> = (first..=last).filter(|s| !all.contains(s)).collect();
@@ -273,14 +279,14 @@ fn assert_continuity(o: &Outcome) {
         missing.is_empty(),
         "sequence numbers never sent: {missing:?}"
     );
+    let mut long = 0;
     for w in o.frame_timestamps.windows(2) {
         let d = w[1].wrapping_sub(w[0]) as i32;
-        assert!(
-            d > 0 && d <= 4 * 3000,
-            "timestamp jump {} → {} ({d})",
-            w[0],
-            w[1]
-        );
+        assert!(d > 0, "timestamp back {} → {} ({d})", w[0], w[1]);
+        if d > 4 * 3000 {
+            long += 1;
+            assert!(long <= pauses, "timestamp jump {} → {} ({d})", w[0], w[1]);
+        }
     }
 }
 
@@ -353,4 +359,37 @@ fn check_down_and_up(o: &Outcome) {
     let later: Vec<_> = o.layers.iter().filter(|(t, _)| *t >= s(6)).collect();
     assert_eq!(later.len(), 2, "{:?}", o.layers);
     assert_continuity(o);
+}
+
+#[test]
+fn a_consumer_stops_when_not_even_its_lowest_layer_fits_and_starts_again() {
+    // 100 kbit/s for ten seconds: below the lowest layer (150 kbit/s), so the consumer
+    // forwards nothing (layers null) rather than keep congesting the path; then it comes back.
+    let s = Duration::from_secs;
+    let o = run(32, 0, 3, |t| {
+        if (10..20).contains(&t.as_secs()) {
+            100_000.0
+        } else {
+            3_000_000.0
+        }
+    });
+    assert_eq!(layer_at(&o, s(10)), 2, "{:?}", o.layers);
+    let stop = o
+        .layers
+        .iter()
+        .find(|(t, l)| *t >= s(10) && *l == -1)
+        .unwrap_or_else(|| panic!("never stopped: {:?} {:?}", o.layers, o.estimates));
+    assert!(stop.0 <= s(15), "stopped at {:?}", stop.0);
+    let up = o
+        .layers
+        .iter()
+        .find(|(t, l)| *t >= s(20) && *l == 2)
+        .unwrap_or_else(|| panic!("never came back: {:?} {:?}", o.layers, o.estimates));
+    assert!(up.0 <= s(30), "back up at {:?}", up.0);
+    println!(
+        "stopped at {:?}, back at the top layer at {:?}",
+        stop.0, up.0
+    );
+    // The pause shows as one timestamp step of the time it lasted.
+    assert_continuity_with_pauses(&o, 1);
 }

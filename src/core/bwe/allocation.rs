@@ -3,9 +3,10 @@
 //! consumer gets its lowest arriving layer, in priority order; then the rest goes to upgrades
 //! one layer at a time, a consumer of priority p taking up to p steps per round, until nothing
 //! more fits. A "layer" here is a step of the consumer's ladder (the router builds it from
-//! spatial and temporal layers), each with the rate forwarding it takes. A consumer never goes above its preferred layer. The lowest layer is kept even
-//! when it does not fit (a receiver with a frozen picture is worse off than a congested one;
-//! the estimate then says the path is full and nothing else is upgraded).
+//! spatial and temporal layers), each with the rate forwarding it takes. A consumer never goes
+//! above its preferred layer. A consumer whose lowest layer does not fit in what is left gets
+//! nothing (its video stops, as mediasoup stops it: audio and the other consumers keep the
+//! path) until the estimate makes room again.
 //!
 //! Hysteresis: a layer the consumer already forwards is kept while the budget covers its rate
 //! divided by `KEEP_MARGIN`. Layer rates are measured over a second, so a keyframe lifts
@@ -28,17 +29,29 @@ pub struct Demand {
     pub current: Option<usize>,
 }
 
-/// The result: for each demand, the highest layer it may forward (None: none arriving), and
-/// what all consumers would take at their preferred layers (the rate probing aims for).
+/// What a demand may forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Up to this layer.
+    Layer(usize),
+    /// Nothing: not even its lowest layer fits.
+    Nothing,
+    /// No layer is arriving: nothing to decide.
+    NoLayers,
+}
+
+/// The result: for each demand its grant, and what all consumers would take at their
+/// preferred layers (the rate probing aims for).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Allocation {
-    pub layers: Vec<Option<usize>>,
+    pub layers: Vec<Grant>,
     pub desired: u64,
 }
 
 pub fn allocate(available: u64, fixed: u64, demands: &[Demand]) -> Allocation {
     let mut budget = available as i64 - fixed as i64;
     let mut layers: Vec<Option<usize>> = vec![None; demands.len()];
+    let mut grants = vec![Grant::NoLayers; demands.len()];
     let mut order: Vec<usize> = (0..demands.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(demands[i].priority));
     let mut desired = fixed;
@@ -50,6 +63,14 @@ pub fn allocate(available: u64, fixed: u64, demands: &[Demand]) -> Allocation {
             .find(arriving);
         desired += top.map_or(0, |l| d.layer_rates[l]);
         if let Some(l) = (0..d.layer_rates.len()).find(arriving) {
+            let mut rate = d.layer_rates[l] as i64;
+            if d.current.is_some() {
+                rate = (rate as f64 / KEEP_MARGIN) as i64;
+            }
+            if rate > budget {
+                grants[i] = Grant::Nothing;
+                continue;
+            }
             layers[i] = Some(l);
             budget -= d.layer_rates[l] as i64;
         }
@@ -81,11 +102,20 @@ pub fn allocate(available: u64, fixed: u64, demands: &[Demand]) -> Allocation {
             break;
         }
     }
-    Allocation { layers, desired }
+    for (g, l) in grants.iter_mut().zip(&layers) {
+        if let Some(l) = l {
+            *g = Grant::Layer(*l);
+        }
+    }
+    Allocation {
+        layers: grants,
+        desired,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Grant::*;
     use super::*;
 
     fn d(priority: u8, rates: &[u64], preferred: usize) -> Demand {
@@ -103,14 +133,16 @@ mod tests {
         // 1.2 Mbit/s, 100 kbit/s of audio: both get layer 0 (300k), then the priority-2
         // consumer climbs to 1 (+350k) first; the other's upgrade (+350k) still fits.
         let a = allocate(1_200_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)]);
-        assert_eq!(a.layers, vec![Some(1), Some(1)]);
+        assert_eq!(a.layers, vec![Layer(1), Layer(1)]);
         assert_eq!(a.desired, 100_000 + 3_000_000);
         // 900 kbit/s: only the priority-2 consumer is upgraded.
         let a = allocate(900_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)]);
-        assert_eq!(a.layers, vec![Some(0), Some(1)]);
-        // Too little for anything: the lowest layers are kept.
+        assert_eq!(a.layers, vec![Layer(0), Layer(1)]);
+        // Too little for anything: video stops; the higher priority is served first.
         let a = allocate(100_000, 100_000, &[d(1, &sim, 2)]);
-        assert_eq!(a.layers, vec![Some(0)]);
+        assert_eq!(a.layers, vec![Nothing]);
+        let a = allocate(300_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)]);
+        assert_eq!(a.layers, vec![Nothing, Layer(0)]);
     }
 
     #[test]
@@ -123,10 +155,10 @@ mod tests {
                 d(1, &[150_000, 500_000, 1_500_000], 1),
             ],
         );
-        assert_eq!(a.layers, vec![Some(2), Some(1)]);
+        assert_eq!(a.layers, vec![Layer(2), Layer(1)]);
         assert_eq!(a.desired, 1_500_000 + 500_000);
         let a = allocate(10_000_000, 0, &[d(1, &[0, 0, 0], 2)]);
-        assert_eq!(a.layers, vec![None]);
+        assert_eq!(a.layers, vec![NoLayers]);
     }
 
     #[test]
@@ -136,7 +168,7 @@ mod tests {
         let fresh = d(1, &rates, 2);
         assert_eq!(
             allocate(1_600_000, 0, std::slice::from_ref(&fresh)).layers,
-            vec![Some(1)]
+            vec![Layer(1)]
         );
         let kept = Demand {
             current: Some(2),
@@ -144,9 +176,9 @@ mod tests {
         };
         assert_eq!(
             allocate(1_600_000, 0, std::slice::from_ref(&kept)).layers,
-            vec![Some(2)]
+            vec![Layer(2)]
         );
         // A full path (estimate well below the layer) still moves it down.
-        assert_eq!(allocate(900_000, 0, &[kept]).layers, vec![Some(1)]);
+        assert_eq!(allocate(900_000, 0, &[kept]).layers, vec![Layer(1)]);
     }
 }

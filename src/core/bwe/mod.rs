@@ -37,6 +37,8 @@ const ACKED_WINDOW_US: i64 = 500_000;
 /// so one burst of loss is acted on once).
 const LOSS_MIN_PACKETS: u32 = 20;
 const LOSS_INTERVAL: Duration = Duration::from_millis(300);
+/// No feedback for this long: the delay detector's verdict no longer holds back probing.
+const QUIET_AFTER: Duration = Duration::from_secs(1);
 /// A probe aims this far above what the consumers want (keyframes, rate variation).
 const PROBE_HEADROOM: f64 = 2.0;
 const PROBE_LENGTH: Duration = Duration::from_millis(100);
@@ -457,10 +459,15 @@ impl SendSideBwe {
             .map_or(0.0, |t| now.duration_since(t).as_secs_f64().min(0.1));
         let want = self.desired as f64;
         let limited = self.max_bitrate > 0 && self.estimate >= self.max_bitrate as f64;
+        // Nothing reported for a while (the consumers were stopped for want of bandwidth):
+        // the detector's last verdict is stale, and only a probe can find room again.
+        let quiet = self
+            .last_update
+            .is_some_and(|t| now.duration_since(t) > QUIET_AFTER);
         if self.probe.is_none()
             && want > self.estimate
             && !limited
-            && self.trend.usage == Usage::Normal
+            && (self.trend.usage == Usage::Normal || quiet)
             && self.last.is_some()
             && self.next_probe_at.is_none_or(|t| now >= t)
         {

@@ -598,6 +598,15 @@ impl Consumer {
                         })
                     } else if vp8 {
                         vp8::temporal(payload)
+                    } else if codec_kind == CodecKind::Vp9 {
+                        // VP9's descriptor: TID, and U (switching up point) on the frame's
+                        // first packet. Its PictureIDs need no closing over: Chromium's VP9
+                        // receiver reads references from the descriptor.
+                        crate::core::codecs::vp9::Descriptor::parse(payload).map(|d| vp8::Temporal {
+                            tid: d.tid,
+                            sync: d.switch_up && d.start,
+                            picture_id: None,
+                        })
                     } else {
                         None
                     };

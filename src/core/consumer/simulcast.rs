@@ -36,6 +36,8 @@ pub struct Simulcast {
     pub max_spatial: Option<usize>,
     /// The highest temporal layer the bandwidth allows in the encoding forwarded.
     pub max_temporal: Option<usize>,
+    /// The bandwidth allows nothing: the consumer forwards nothing until it does.
+    pub suspended: bool,
     /// The encoding being forwarded, once a keyframe started it.
     pub current: Option<usize>,
     /// The highest temporal layer being forwarded.
@@ -79,6 +81,7 @@ impl Simulcast {
             preferred_temporal: temporal_layers.max(1) - 1,
             max_spatial: None,
             max_temporal: None,
+            suspended: false,
             current: None,
             current_temporal: None,
             target: None,
@@ -114,6 +117,25 @@ impl Simulcast {
         }
     }
 
+    /// The bandwidth allows nothing (`true`), or something again: stop forwarding (no layers),
+    /// or start again at a keyframe of the encoding chosen.
+    pub fn set_suspended(&mut self, now: Instant, suspended: bool) {
+        if self.suspended == suspended {
+            return;
+        }
+        self.suspended = suspended;
+        if suspended {
+            self.target = None;
+            self.keyframe_wanted = false;
+            if self.current.take().is_some() {
+                self.current_temporal = None;
+                self.layers_changed = true;
+            }
+        } else {
+            self.retarget(now);
+        }
+    }
+
     /// The temporal layer to forward: the preferred one within what the bandwidth allows.
     pub fn target_temporal(&self) -> usize {
         self.max_temporal
@@ -121,6 +143,9 @@ impl Simulcast {
     }
 
     fn retarget(&mut self, now: Instant) {
+        if self.suspended {
+            return;
+        }
         let want = self.choose(now);
         let target = (Some(want) != self.current).then_some(want);
         if target.is_some() && target != self.target {
@@ -480,5 +505,28 @@ mod tests {
             panic!("switch");
         };
         assert_eq!(timestamp, first + 1);
+    }
+
+    #[test]
+    fn suspended_by_the_bandwidth_forwards_nothing_until_allowed_again() {
+        let t0 = Instant::now();
+        let mut s = Simulcast::new(2, 1, 90000);
+        assert!(matches!(
+            s.admit(t0, 1, 0, true, &[]),
+            Admit::Forward { .. }
+        ));
+        s.layers_changed = false;
+        s.set_suspended(t0, true);
+        assert!(s.layers_changed && s.current_layers().is_none());
+        assert_eq!(s.admit(t0, 1, 100, true, &[]), Admit::Drop);
+        assert_eq!(s.keyframe_encoding(), 1, "no target while suspended");
+        assert!(s.target.is_none());
+        s.set_suspended(t0, false);
+        assert!(s.keyframe_wanted);
+        assert_eq!(s.admit(t0, 1, 200, false, &[]), Admit::Drop);
+        assert!(matches!(
+            s.admit(t0, 1, 300, true, &[]),
+            Admit::Forward { switched: true, .. }
+        ));
     }
 }

@@ -24,6 +24,8 @@ pub struct Svc {
     pub preferred_temporal: usize,
     /// The highest layers the transport's bandwidth allows (None: no estimate applies).
     pub max_layers: Option<(usize, usize)>,
+    /// The bandwidth allows nothing: the consumer forwards nothing until it does.
+    pub suspended: bool,
     pub current_spatial: Option<usize>,
     pub current_temporal: Option<usize>,
     /// currentLayers changed since the router last looked ('layerschange').
@@ -53,6 +55,7 @@ impl Svc {
             preferred_spatial: spatial_layers - 1,
             preferred_temporal: temporal_layers - 1,
             max_layers: None,
+            suspended: false,
             current_spatial: None,
             current_temporal: None,
             layers_changed: false,
@@ -71,6 +74,23 @@ impl Svc {
         if self.max_layers != max {
             self.max_layers = max;
             self.want_keyframe_if_needed();
+        }
+    }
+
+    /// The bandwidth allows nothing (`true`), or something again (start at a keyframe).
+    pub fn set_suspended(&mut self, suspended: bool) {
+        if self.suspended == suspended {
+            return;
+        }
+        self.suspended = suspended;
+        if suspended {
+            self.keyframe_wanted = false;
+            if self.current_spatial.take().is_some() {
+                self.current_temporal = None;
+                self.layers_changed = true;
+            }
+        } else {
+            self.keyframe_wanted = true;
         }
     }
 
@@ -106,6 +126,9 @@ impl Svc {
     /// Whether a packet with descriptor `d` goes out.
     pub fn admit(&mut self, d: &Descriptor) -> SvcAdmit {
         let (sid, tid) = (d.sid as usize, d.tid as usize);
+        if self.suspended {
+            return SvcAdmit::Drop;
+        }
         if sid >= self.spatial_layers || tid >= self.temporal_layers {
             return SvcAdmit::Drop;
         }
@@ -171,6 +194,9 @@ impl Svc {
     /// at a frame that is a switch point of the new decode target.
     pub fn admit_dd(&mut self, f: &dd::Frame, structure: &dd::Structure, active: u32) -> SvcAdmit {
         let (sid, tid) = (f.spatial as usize, f.temporal as usize);
+        if self.suspended {
+            return SvcAdmit::Drop;
+        }
         // The target: the highest active decode target within the target layers.
         let (want_s, want_t) = self.targets();
         let (target_s, target_t) = structure
@@ -256,6 +282,9 @@ impl Svc {
 
     /// Whether the consumer waits for a keyframe to reach its target.
     pub fn awaiting_keyframe(&self) -> bool {
+        if self.suspended {
+            return false;
+        }
         match self.current_spatial {
             None => true,
             Some(c) => {

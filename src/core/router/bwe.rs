@@ -6,7 +6,7 @@
 //! 127, which mediasoup-client's receive transports signal as their "probator").
 
 use super::Graph;
-use crate::core::bwe::allocation::{allocate, Demand};
+use crate::core::bwe::allocation::{allocate, Demand, Grant};
 use crate::core::consumer::ConsumerType;
 use crate::core::context::Ctx;
 use crate::core::rtcp::{self, RtcpItem};
@@ -209,13 +209,21 @@ impl Graph {
         let changed = bwe.desired != a.desired;
         bwe.desired = a.desired;
         let (min, max) = (bwe.min_bitrate, bwe.max_bitrate);
-        for ((ck, steps), layer) in adaptive.iter().zip(&a.layers) {
-            let max = layer.and_then(|l| steps.get(l).copied());
+        for ((ck, steps), grant) in adaptive.iter().zip(&a.layers) {
+            let (max, nothing) = match *grant {
+                Grant::Layer(l) => (steps.get(l).copied(), false),
+                Grant::Nothing => (None, true),
+                Grant::NoLayers => (None, false),
+            };
             match consumers.get_mut(ck).map(|c| &mut c.ctype) {
                 Some(ConsumerType::Simulcast(sim)) => {
-                    sim.set_max_layers(now, max.map(|m| m.0), max.map(|m| m.1))
+                    sim.set_max_layers(now, max.map(|m| m.0), max.map(|m| m.1));
+                    sim.set_suspended(now, nothing);
                 }
-                Some(ConsumerType::Svc(svc)) => svc.set_max_layers(max),
+                Some(ConsumerType::Svc(svc)) => {
+                    svc.set_max_layers(max);
+                    svc.set_suspended(nothing);
+                }
                 _ => {}
             }
         }
