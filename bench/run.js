@@ -103,6 +103,15 @@ class Session {
 }
 
 /** A transport on the SFU side and, in the session, the client at its other end. */
+/** RTP capabilities without transport-cc (header extension and feedback). */
+function noTcc(caps) {
+	const tcc = 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';
+	return {
+		codecs: caps.codecs.map(c => ({ ...c, rtcpFeedback: (c.rtcpFeedback ?? []).filter(f => f.type !== 'transport-cc') })),
+		headerExtensions: caps.headerExtensions.filter(e => e.uri !== tcc),
+	};
+}
+
 async function endpoint(router, session, kind, sending, ssrc, webRtcServer) {
 	if (kind === 'srtp') {
 		// Plain RTP with signalled SRTP keys: the SFU's send key comes from the transport, the
@@ -181,9 +190,11 @@ async function buildRoom(sfu, kind, senders, subs) {
 		}
 		const t = await endpoint(router, session, kind, false, undefined, server);
 		for (const s of sub) {
-			// Simulcast: receivers prefer the three layers in turn.
+			// Simulcast: receivers prefer the three layers in turn. They send no transport-cc
+			// feedback, so they do not negotiate it (else the transport's bandwidth estimate,
+			// never fed, would hold every consumer at its lowest layer).
 			const preferredLayers = simulcast ? { spatialLayer: i % 3 } : undefined;
-			await t.consume({ producerId: producers[s].id, rtpCapabilities: router.rtpCapabilities, preferredLayers });
+			await t.consume({ producerId: producers[s].id, rtpCapabilities: simulcast ? noTcc(router.rtpCapabilities) : router.rtpCapabilities, preferredLayers });
 			consumers++;
 			if (i > 0) measured++;
 		}

@@ -48,7 +48,10 @@ pub struct Allocation {
     pub desired: u64,
 }
 
-pub fn allocate(available: u64, fixed: u64, demands: &[Demand]) -> Allocation {
+/// `may_stop`: whether a consumer whose lowest layer does not fit gets nothing (false while
+/// the estimate is only a start value, no feedback having come: then the lowest layer is
+/// granted anyway).
+pub fn allocate(available: u64, fixed: u64, demands: &[Demand], may_stop: bool) -> Allocation {
     let mut budget = available as i64 - fixed as i64;
     let mut layers: Vec<Option<usize>> = vec![None; demands.len()];
     let mut grants = vec![Grant::NoLayers; demands.len()];
@@ -67,7 +70,7 @@ pub fn allocate(available: u64, fixed: u64, demands: &[Demand]) -> Allocation {
             if d.current.is_some() {
                 rate = (rate as f64 / KEEP_MARGIN) as i64;
             }
-            if rate > budget {
+            if rate > budget && may_stop {
                 grants[i] = Grant::Nothing;
                 continue;
             }
@@ -132,17 +135,20 @@ mod tests {
         let sim = [150_000, 500_000, 1_500_000];
         // 1.2 Mbit/s, 100 kbit/s of audio: both get layer 0 (300k), then the priority-2
         // consumer climbs to 1 (+350k) first; the other's upgrade (+350k) still fits.
-        let a = allocate(1_200_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)]);
+        let a = allocate(1_200_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)], true);
         assert_eq!(a.layers, vec![Layer(1), Layer(1)]);
         assert_eq!(a.desired, 100_000 + 3_000_000);
         // 900 kbit/s: only the priority-2 consumer is upgraded.
-        let a = allocate(900_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)]);
+        let a = allocate(900_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)], true);
         assert_eq!(a.layers, vec![Layer(0), Layer(1)]);
         // Too little for anything: video stops; the higher priority is served first.
-        let a = allocate(100_000, 100_000, &[d(1, &sim, 2)]);
+        let a = allocate(100_000, 100_000, &[d(1, &sim, 2)], true);
         assert_eq!(a.layers, vec![Nothing]);
-        let a = allocate(300_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)]);
+        let a = allocate(300_000, 100_000, &[d(1, &sim, 2), d(2, &sim, 2)], true);
         assert_eq!(a.layers, vec![Nothing, Layer(0)]);
+        // Before any feedback the estimate is only a start value: the lowest layer is kept.
+        let a = allocate(100_000, 100_000, &[d(1, &sim, 2)], false);
+        assert_eq!(a.layers, vec![Layer(0)]);
     }
 
     #[test]
@@ -154,10 +160,11 @@ mod tests {
                 d(1, &[150_000, 0, 1_500_000], 2),
                 d(1, &[150_000, 500_000, 1_500_000], 1),
             ],
+            true,
         );
         assert_eq!(a.layers, vec![Layer(2), Layer(1)]);
         assert_eq!(a.desired, 1_500_000 + 500_000);
-        let a = allocate(10_000_000, 0, &[d(1, &[0, 0, 0], 2)]);
+        let a = allocate(10_000_000, 0, &[d(1, &[0, 0, 0], 2)], true);
         assert_eq!(a.layers, vec![NoLayers]);
     }
 
@@ -167,7 +174,7 @@ mod tests {
         let rates = [150_000, 500_000, 1_800_000];
         let fresh = d(1, &rates, 2);
         assert_eq!(
-            allocate(1_600_000, 0, std::slice::from_ref(&fresh)).layers,
+            allocate(1_600_000, 0, std::slice::from_ref(&fresh), true).layers,
             vec![Layer(1)]
         );
         let kept = Demand {
@@ -175,10 +182,10 @@ mod tests {
             ..fresh
         };
         assert_eq!(
-            allocate(1_600_000, 0, std::slice::from_ref(&kept)).layers,
+            allocate(1_600_000, 0, std::slice::from_ref(&kept), true).layers,
             vec![Layer(2)]
         );
         // A full path (estimate well below the layer) still moves it down.
-        assert_eq!(allocate(900_000, 0, &[kept]).layers, vec![Layer(1)]);
+        assert_eq!(allocate(900_000, 0, &[kept], true).layers, vec![Layer(1)]);
     }
 }

@@ -111,6 +111,8 @@ pub struct SendSideBwe {
     last_tick: Option<Instant>,
     /// The remote uses transport-cc; REMB is then ignored.
     has_tcc: bool,
+    /// A REMB came.
+    remb_seen: bool,
     /// The round trip time from receiver reports, when known.
     pub rtt_ms: f64,
     /// What the allocation wanted at the last tick (probes go towards it).
@@ -153,6 +155,7 @@ impl SendSideBwe {
             media_since_tick: 0,
             last_tick: None,
             has_tcc: false,
+            remb_seen: false,
             rtt_ms: 100.0,
             desired: 0,
             allocated_at: None,
@@ -163,6 +166,12 @@ impl SendSideBwe {
         };
         b.clamp();
         b
+    }
+
+    /// Whether the remote ever reported what arrives (transport-cc feedback or REMB): until
+    /// then the estimate is only the start value.
+    pub fn has_feedback(&self) -> bool {
+        self.has_tcc || self.remb_seen
     }
 
     /// The estimate, bits per second.
@@ -320,6 +329,7 @@ impl SendSideBwe {
         if self.has_tcc {
             return false;
         }
+        self.remb_seen = true;
         let before = self.estimate;
         self.estimate = bitrate as f64;
         self.clamp();

@@ -602,10 +602,12 @@ impl Consumer {
                         // VP9's descriptor: TID, and U (switching up point) on the frame's
                         // first packet. Its PictureIDs need no closing over: Chromium's VP9
                         // receiver reads references from the descriptor.
-                        crate::core::codecs::vp9::Descriptor::parse(payload).map(|d| vp8::Temporal {
-                            tid: d.tid,
-                            sync: d.switch_up && d.start,
-                            picture_id: None,
+                        crate::core::codecs::vp9::Descriptor::parse(payload).map(|d| {
+                            vp8::Temporal {
+                                tid: d.tid,
+                                sync: d.switch_up && d.start,
+                                picture_id: None,
+                            }
                         })
                     } else {
                         None
@@ -657,12 +659,18 @@ impl Consumer {
         // A receiver that negotiated the dependency descriptor gets it rewritten: the frame
         // number continuing across simulcast switches, the active decode targets naming only
         // the layers it still gets.
-        let mut dd_buf = std::mem::take(&mut self.dd_scratch);
-        let dd_raw = src
-            .view
-            .extension(src.ext_ids[ExtUri::DependencyDescriptor as usize]);
-        let dd_out = match (&src.dd, dd_raw) {
-            (Some(d), Some(raw)) if self.ext_id(ExtUri::DependencyDescriptor).is_some() => {
+        let mut dd_buf = Vec::new();
+        let dd_raw = src.dd.as_ref().and_then(|d| {
+            let raw = src
+                .view
+                .extension(src.ext_ids[ExtUri::DependencyDescriptor as usize])?;
+            self.ext_id(ExtUri::DependencyDescriptor)?;
+            dd_buf = std::mem::take(&mut self.dd_scratch);
+            Some((d, raw))
+        });
+        let took = dd_raw.is_some();
+        let dd_out = match dd_raw {
+            Some((d, raw)) => {
                 let (frame_number, active) = match &mut self.ctype {
                     ConsumerType::Simulcast(sim) => (
                         sim.dd_frame_number(d.frame.frame_number, encoding_switched),
@@ -684,7 +692,7 @@ impl Consumer {
                 );
                 Some(&dd_buf[..])
             }
-            _ => None,
+            None => None,
         };
         self.write_packet(
             src,
@@ -698,7 +706,9 @@ impl Consumer {
             dd_out,
             out,
         );
-        self.dd_scratch = dd_buf;
+        if took {
+            self.dd_scratch = dd_buf;
+        }
         if let (true, ConsumerType::Simulcast(sim)) = (vp8, &mut self.ctype) {
             let start = out.len() - payload.len();
             sim.vp8.rewrite(&mut out[start..]);
@@ -741,11 +751,14 @@ impl Consumer {
         let ext_start = out.len();
         // Values longer than 16 bytes (a dependency descriptor with its structure) need the
         // two-byte form (mediasoup-client's remote descriptions allow it: extmap-allow-mixed).
-        let dd_len = dd.map_or(0, <[u8]>::len).max(
-            src.view
+        let dd_len = match dd {
+            Some(d) => d.len(),
+            None if src.ext_ids[ExtUri::DependencyDescriptor as usize] != 0 => src
+                .view
                 .extension(src.ext_ids[ExtUri::DependencyDescriptor as usize])
                 .map_or(0, <[u8]>::len),
-        );
+            None => 0,
+        };
         let two_byte = dd_len > 16 || self.exts.iter().any(|(id, _)| *id > 14);
         // Room for the extension block: header + each element at most 2 + 255 bytes.
         out.resize(ext_start + 4 + 64 + dd_len + self.exts.len() * 20, 0);

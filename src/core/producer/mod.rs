@@ -380,6 +380,7 @@ impl Producer {
     /// Counts a media packet of `len` bytes of encoding `enc` into its layer, when the
     /// encoding has several: by the dependency descriptor `dd`, else the payload descriptor
     /// (VP8's TID, VP9's SID and TID), else the base layer.
+    #[inline]
     pub fn record_layer(
         &mut self,
         now: Instant,
@@ -397,6 +398,18 @@ impl Producer {
         else {
             return;
         };
+        Self::count_layer(l, now, kind, dd, payload, len);
+    }
+
+    #[cold]
+    fn count_layer(
+        l: &mut LayerRates,
+        now: Instant,
+        kind: CodecKind,
+        dd: Option<&dd::Frame>,
+        payload: &[u8],
+        len: usize,
+    ) {
         let (s, t) = match (dd, kind) {
             (Some(f), _) => (f.spatial, f.temporal),
             (None, CodecKind::Vp8) => (0, vp8::temporal(payload).map_or(0, |t| t.tid)),

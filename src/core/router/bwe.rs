@@ -205,7 +205,7 @@ impl Graph {
             });
             adaptive.push((*ck, steps));
         }
-        let a = allocate(available, fixed, &demands);
+        let a = allocate(available, fixed, &demands, bwe.has_feedback());
         let changed = bwe.desired != a.desired;
         bwe.desired = a.desired;
         let (min, max) = (bwe.min_bitrate, bwe.max_bitrate);
