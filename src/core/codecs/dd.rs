@@ -94,6 +94,20 @@ impl Structure {
         full_mask(self.dt_count)
     }
 
+    /// The bitmask of the decode targets whose layers `keep(spatial, temporal)` accepts, of
+    /// those the sender declared `active`; None when that is all the sender's (nothing to tell
+    /// a receiver).
+    pub fn active_mask(&self, active: u32, keep: impl Fn(usize, usize) -> bool) -> Option<u32> {
+        let mask = self
+            .dt_layers
+            .iter()
+            .enumerate()
+            .filter(|&(_, &(s, t))| keep(s as usize, t as usize))
+            .fold(0u32, |m, (dt, _)| m | 1 << dt)
+            & active;
+        (mask != active & self.full_mask()).then_some(mask)
+    }
+
     /// The decode target of spatial layer `s` and temporal layer `t`, if the structure has one.
     pub fn decode_target(&self, s: u8, t: u8) -> Option<usize> {
         self.dt_layers.iter().position(|&l| l == (s, t))

@@ -306,15 +306,8 @@ impl Simulcast {
     /// the temporal layers forwarded, of those the sender declared `active`; None when that is
     /// all of the sender's.
     pub fn active_decode_targets(&self, structure: &dd::Structure, active: u32) -> Option<u32> {
-        let ct = self.current_temporal? as u8;
-        let mask = structure
-            .dt_layers
-            .iter()
-            .enumerate()
-            .filter(|&(_, &(_, t))| t <= ct)
-            .fold(0u32, |m, (dt, _)| m | 1 << dt)
-            & active;
-        (mask != active & structure.full_mask()).then_some(mask)
+        let ct = self.current_temporal?;
+        structure.active_mask(active, |_, t| t <= ct)
     }
 
     /// A stream restarts (pause/resume, transport reconnect): it starts again at a keyframe.
@@ -528,5 +521,24 @@ mod tests {
             s.admit(t0, 1, 300, true, &[]),
             Admit::Forward { switched: true, .. }
         ));
+    }
+
+    #[test]
+    fn active_decode_targets_follow_the_temporal_layer_forwarded() {
+        let st = dd::Structure::synthetic(1, 3, false);
+        let mut s = Simulcast::new(1, 3, 90000);
+        assert_eq!(
+            s.active_decode_targets(&st, u32::MAX),
+            None,
+            "nothing forwarded yet"
+        );
+        s.current_temporal = Some(0);
+        assert_eq!(s.active_decode_targets(&st, u32::MAX), Some(0b001));
+        s.current_temporal = Some(2);
+        assert_eq!(s.active_decode_targets(&st, u32::MAX), None, "all of them");
+        // The sender's own inactive targets stay inactive.
+        s.current_temporal = Some(1);
+        assert_eq!(s.active_decode_targets(&st, 0b001), None);
+        assert_eq!(s.active_decode_targets(&st, 0b111), Some(0b011));
     }
 }

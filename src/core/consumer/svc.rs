@@ -263,17 +263,7 @@ impl Svc {
     pub fn active_decode_targets(&self, structure: &dd::Structure, active: u32) -> Option<u32> {
         let cs = self.current_spatial?;
         let ct = self.current_temporal.unwrap_or(0);
-        let mask = structure
-            .dt_layers
-            .iter()
-            .enumerate()
-            .filter(|&(_, &(s, t))| {
-                let s = s as usize;
-                s <= cs && (t as usize) <= ct && (!self.ksvc || s == cs)
-            })
-            .fold(0u32, |m, (dt, _)| m | 1 << dt)
-            & active;
-        (mask != active & structure.full_mask()).then_some(mask)
+        structure.active_mask(active, |s, t| s <= cs && t <= ct && (!self.ksvc || s == cs))
     }
 
     pub fn current_layers(&self) -> Option<(usize, usize)> {
