@@ -290,6 +290,16 @@ fn assert_continuity_with_pauses(o: &Outcome, pauses: usize) {
     }
 }
 
+/// When the first 'layerschange' from `from` on to a layer `wanted` accepts came (`what` names
+/// it in the failure).
+fn first_change(o: &Outcome, from: Duration, what: &str, wanted: impl Fn(i64) -> bool) -> Duration {
+    o.layers
+        .iter()
+        .find(|(t, l)| *t >= from && wanted(*l))
+        .unwrap_or_else(|| panic!("never {what}: {:?} {:?}", o.layers, o.estimates))
+        .0
+}
+
 fn layer_at(o: &Outcome, t: Duration) -> i64 {
     o.layers
         .iter()
@@ -343,18 +353,10 @@ fn check_down_and_up(o: &Outcome) {
         "top layer before the drop: {:?}",
         o.layers
     );
-    let down = o
-        .layers
-        .iter()
-        .find(|(t, l)| *t >= s(10) && *l < 2)
-        .unwrap_or_else(|| panic!("never moved down: {:?} {:?}", o.layers, o.estimates));
-    assert!(down.0 <= s(13), "moved down at {:?}", down.0);
-    let up = o
-        .layers
-        .iter()
-        .find(|(t, l)| *t >= s(20) && *l == 2)
-        .unwrap_or_else(|| panic!("never came back: {:?} {:?}", o.layers, o.estimates));
-    assert!(up.0 <= s(30), "back up at {:?}", up.0);
+    let down = first_change(o, s(10), "moved down", |l| l < 2);
+    assert!(down <= s(13), "moved down at {down:?}");
+    let up = first_change(o, s(20), "came back", |l| l == 2);
+    assert!(up <= s(30), "back up at {up:?}");
     // No oscillation: after the start-up climb, one move down and one move up.
     let later: Vec<_> = o.layers.iter().filter(|(t, _)| *t >= s(6)).collect();
     assert_eq!(later.len(), 2, "{:?}", o.layers);
@@ -374,22 +376,11 @@ fn a_consumer_stops_when_not_even_its_lowest_layer_fits_and_starts_again() {
         }
     });
     assert_eq!(layer_at(&o, s(10)), 2, "{:?}", o.layers);
-    let stop = o
-        .layers
-        .iter()
-        .find(|(t, l)| *t >= s(10) && *l == -1)
-        .unwrap_or_else(|| panic!("never stopped: {:?} {:?}", o.layers, o.estimates));
-    assert!(stop.0 <= s(15), "stopped at {:?}", stop.0);
-    let up = o
-        .layers
-        .iter()
-        .find(|(t, l)| *t >= s(20) && *l == 2)
-        .unwrap_or_else(|| panic!("never came back: {:?} {:?}", o.layers, o.estimates));
-    assert!(up.0 <= s(30), "back up at {:?}", up.0);
-    println!(
-        "stopped at {:?}, back at the top layer at {:?}",
-        stop.0, up.0
-    );
+    let stop = first_change(&o, s(10), "stopped", |l| l == -1);
+    assert!(stop <= s(15), "stopped at {stop:?}");
+    let up = first_change(&o, s(20), "came back", |l| l == 2);
+    assert!(up <= s(30), "back up at {up:?}");
+    println!("stopped at {stop:?}, back at the top layer at {up:?}");
     // The pause shows as one timestamp step of the time it lasted.
     assert_continuity_with_pauses(&o, 1);
 }
