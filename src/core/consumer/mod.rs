@@ -751,12 +751,17 @@ impl Consumer {
         let ext_start = out.len();
         // Values longer than 16 bytes (a dependency descriptor with its structure) need the
         // two-byte form (mediasoup-client's remote descriptions allow it: extmap-allow-mixed).
+        // A descriptor copied as it came (one not read) counts only if this consumer carries
+        // it at all.
         let dd_len = match dd {
             Some(d) => d.len(),
-            None if src.ext_ids[ExtUri::DependencyDescriptor as usize] != 0 => src
-                .view
-                .extension(src.ext_ids[ExtUri::DependencyDescriptor as usize])
-                .map_or(0, <[u8]>::len),
+            None if src.ext_ids[ExtUri::DependencyDescriptor as usize] != 0
+                && self.ext_id(ExtUri::DependencyDescriptor).is_some() =>
+            {
+                src.view
+                    .extension(src.ext_ids[ExtUri::DependencyDescriptor as usize])
+                    .map_or(0, <[u8]>::len)
+            }
             None => 0,
         };
         let two_byte = dd_len > 16 || self.exts.iter().any(|(id, _)| *id > 14);
