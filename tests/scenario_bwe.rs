@@ -38,6 +38,7 @@ struct Outcome {
     estimates: Vec<(Duration, u64)>,
     /// (time, spatial layer) of every 'layerschange'.
     layers: Vec<(Duration, i64)>,
+    /// Sequence numbers that arrived, or were still on the wire when the run ended.
     received: BTreeSet<u64>,
     dropped: BTreeSet<u64>,
     /// RTP timestamps of the consumer's stream in arrival order, one per frame.
@@ -262,6 +263,8 @@ fn run(secs: u64, loss_pct: u64, seed: u64, capacity: impl Fn(Duration) -> f64) 
         }
         now += ms(1);
     }
+    out.received
+        .extend(to_receiver.iter().filter_map(|(_, media, _)| *media));
     out
 }
 
@@ -383,4 +386,40 @@ fn a_consumer_stops_when_not_even_its_lowest_layer_fits_and_starts_again() {
     println!("stopped at {stop:?}, back at the top layer at {up:?}");
     // The pause shows as one timestamp step of the time it lasted.
     assert_continuity_with_pauses(&o, 1);
+}
+
+#[test]
+fn a_path_just_below_the_top_layer_does_not_make_the_consumer_swing() {
+    // 1.4 Mbit/s from 10 s to 40 s: the top layer (1.5 Mbit/s) does not fit, but an estimate
+    // climbing back to the path's capacity keeps coming close to it. After the move down the
+    // consumer stays below for at least the hold (10 s); it may try the top layer again after
+    // that, but never swing faster.
+    let s = Duration::from_secs;
+    for seed in [2, 5] {
+        let o = run(40, 0, seed, |t| {
+            if (10..40).contains(&t.as_secs()) {
+                1_400_000.0
+            } else {
+                3_000_000.0
+            }
+        });
+        println!("seed {seed}: {:?}", o.layers);
+        let down = first_change(&o, s(10), "moved down", |l| l < 2);
+        assert!(down <= s(15), "moved down at {down:?}");
+        let ups: Vec<Duration> = o
+            .layers
+            .iter()
+            .filter(|(t, l)| *t > down && *l == 2)
+            .map(|(t, _)| *t)
+            .collect();
+        if let Some(first) = ups.first() {
+            assert!(
+                *first >= down + s(10),
+                "back to the top layer at {first:?} under the cap: {:?}",
+                o.layers
+            );
+        }
+        assert!(ups.len() <= 2, "{:?}", o.layers);
+        assert_continuity(&o);
+    }
 }

@@ -171,6 +171,11 @@ pub struct Consumer {
     pub transport_connected: bool,
     /// When this consumer last asked its producer for a keyframe (retried while it waits).
     pub keyframe_requested_at: Option<Instant>,
+    /// When the bandwidth estimate last took this consumer to a lower spatial layer than it
+    /// forwarded (the router holds back spatial upgrades for a while after).
+    pub bwe_downgraded_at: Option<Instant>,
+    /// The estimate when the allocation last took this consumer up a spatial layer.
+    pub bwe_upgraded_at_estimate: Option<u64>,
 }
 
 impl Consumer {
@@ -337,6 +342,8 @@ impl Consumer {
             preferred_layers: None,
             transport_connected: false,
             keyframe_requested_at: None,
+            bwe_downgraded_at: None,
+            bwe_upgraded_at_estimate: None,
         }
     }
 

@@ -20,6 +20,12 @@ const PROBATION_SSRC: u32 = 1234;
 const PROBATION_PT: u8 = 127;
 /// Padding bytes per probation packet (RTP padding counts at most 255).
 const PADDING: usize = 255;
+/// After the estimate has taken a consumer down a spatial layer, it is not taken above the
+/// spatial layer it forwards for this long (mediasoup's `BweDowngradeConservativeMs`): an
+/// estimate that has just climbed back to a path's capacity would otherwise buy the upper
+/// layer again, fill the path's queue and fall, every few seconds, each round costing the
+/// receiver a keyframe and the frames lost in the queue.
+const DOWNGRADE_HOLD: Duration = Duration::from_secs(10);
 
 impl Graph {
     /// A consumer that negotiated transport-cc starts its transport's estimator.
@@ -194,33 +200,68 @@ impl Graph {
                     .iter()
                     .rposition(|&(s, t)| s < cs || (s == cs && t <= ct))
             });
+            let cur_spatial = cur.map(|(cs, _)| cs);
+            let held = c
+                .bwe_downgraded_at
+                .is_some_and(|at| now < at + DOWNGRADE_HOLD);
+            let preferred = if held {
+                // No higher spatial layer than the one forwarded (the lowest when stopped).
+                let cs = cur_spatial.unwrap_or(0);
+                steps.iter().rposition(|&(s, _)| s <= cs).unwrap_or(0)
+            } else {
+                steps.len() - 1
+            };
             demands.push(Demand {
                 priority: c.priority,
                 layer_rates: steps
                     .iter()
                     .map(|&(s, t)| std::mem::take(&mut cost[s * tl + t]))
                     .collect(),
-                preferred: steps.len() - 1,
+                preferred,
                 current,
             });
-            adaptive.push((*ck, steps));
+            adaptive.push((*ck, steps, cur_spatial, pref.0));
         }
         let a = allocate(available, fixed, &demands, bwe.has_feedback());
         let changed = bwe.desired != a.desired;
         bwe.desired = a.desired;
         let (min, max) = (bwe.min_bitrate, bwe.max_bitrate);
-        for ((ck, steps), grant) in adaptive.iter().zip(&a.layers) {
+        for (((ck, steps, cur_spatial, pref_spatial), grant), d) in
+            adaptive.iter().zip(&a.layers).zip(&demands)
+        {
             let (max, nothing) = match *grant {
                 Grant::Layer(l) => (steps.get(l).copied(), false),
                 Grant::Nothing => (None, true),
                 Grant::NoLayers => (None, false),
             };
-            match consumers.get_mut(ck).map(|c| &mut c.ctype) {
-                Some(ConsumerType::Simulcast(sim)) => {
+            let Some(c) = consumers.get_mut(ck) else {
+                continue;
+            };
+            // A spatial layer given up because the estimate fell since the layer was granted
+            // (not for the preferred layers, not because the layer stopped arriving, not
+            // because the layer's rate grew into the estimate as an encoder ramps up).
+            let granted_spatial = if nothing { None } else { max.map(|m| m.0) };
+            let arriving = d.current.is_some_and(|l| d.layer_rates[l] > 0);
+            if cur_spatial.is_some() && c.bwe_upgraded_at_estimate.is_none() {
+                // It got its layer before any allocation limited it.
+                c.bwe_upgraded_at_estimate = Some(available);
+            }
+            let fell = c.bwe_upgraded_at_estimate.is_some_and(|e| available < e);
+            if let (Some(cs), true, true) = (*cur_spatial, arriving, fell) {
+                let down = *grant == Grant::Nothing || granted_spatial.is_some_and(|g| g < cs);
+                if down && cs <= *pref_spatial {
+                    c.bwe_downgraded_at = Some(now);
+                }
+            }
+            if granted_spatial.is_some_and(|g| cur_spatial.is_none_or(|cs| g > cs)) {
+                c.bwe_upgraded_at_estimate = Some(available);
+            }
+            match &mut c.ctype {
+                ConsumerType::Simulcast(sim) => {
                     sim.set_max_layers(now, max.map(|m| m.0), max.map(|m| m.1));
                     sim.set_suspended(now, nothing);
                 }
-                Some(ConsumerType::Svc(svc)) => {
+                ConsumerType::Svc(svc) => {
                     svc.set_max_layers(max);
                     svc.set_suspended(nothing);
                 }
