@@ -14,8 +14,24 @@ export type ProducerOptions<T extends AppData = AppData> = {
 	paused?: boolean;
 	keyFrameRequestDelay?: number;
 	enableMediasoupPacketIdHeaderExtension?: boolean;
+	/**
+	 * peerwave-sfu extension (mediasoup has no such option; an application that does not set
+	 * it sees no change). The producer's media frames are end-to-end encrypted by its sender
+	 * (for instance with `peerwave-sfu/e2ee`), so the SFU must not read their payload:
+	 * - `'whole-frame'`: nothing after the RTP payload descriptor is readable. Keyframes and
+	 *   switch points are inferred from what stays readable (see the README's E2EE section);
+	 * - `'clear-prefix'`: the codec's first bytes stay clear (VP8: 10 on keyframes, 3 on delta
+	 *   frames; Opus: 1), so keyframes are read as usual, never deeper.
+	 * Such a producer cannot be consumed through a PlainTransport or a DirectTransport (they
+	 * serve recording and server-side processing, which would get ciphertext): `consume()`
+	 * rejects with UnsupportedError. Pipe consumers (pipeToRouter) carry the flag along.
+	 */
+	e2ee?: ProducerE2ee;
 	appData?: T;
 };
+
+/** How a producer's frames are end-to-end encrypted (peerwave-sfu extension). */
+export type ProducerE2ee = 'whole-frame' | 'clear-prefix';
 
 export type ProducerType = 'simple' | 'simulcast' | 'svc';
 
@@ -91,7 +107,7 @@ export type ProducerObserver = EnhancedEventEmitter<ProducerObserverEvents>;
 
 export class Producer<ProducerAppData extends AppData = AppData> extends EnhancedEventEmitter<ProducerEvents> {
 	readonly #internal: { routerId: string; transportId: string; producerId: string };
-	readonly #data: { kind: MediaKind; rtpParameters: RtpParameters; type: ProducerType; consumableRtpParameters: RtpParameters };
+	readonly #data: { kind: MediaKind; rtpParameters: RtpParameters; type: ProducerType; consumableRtpParameters: RtpParameters; e2ee?: ProducerE2ee };
 	readonly #channel: Channel;
 	#closed = false;
 	#appData: ProducerAppData;
@@ -108,7 +124,7 @@ export class Producer<ProducerAppData extends AppData = AppData> extends Enhance
 		paused,
 	}: {
 		internal: { routerId: string; transportId: string; producerId: string };
-		data: { kind: MediaKind; rtpParameters: RtpParameters; type: ProducerType; consumableRtpParameters: RtpParameters };
+		data: { kind: MediaKind; rtpParameters: RtpParameters; type: ProducerType; consumableRtpParameters: RtpParameters; e2ee?: ProducerE2ee };
 		channel: Channel;
 		appData?: ProducerAppData;
 		paused: boolean;
@@ -143,6 +159,11 @@ export class Producer<ProducerAppData extends AppData = AppData> extends Enhance
 
 	get type(): ProducerType {
 		return this.#data.type;
+	}
+
+	/** peerwave-sfu extension: how the producer's frames are end-to-end encrypted, if they are. */
+	get e2ee(): ProducerE2ee | undefined {
+		return this.#data.e2ee;
 	}
 
 	/** @private The parameters consumers derive theirs from. */

@@ -450,6 +450,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 				kind: pipeConsumer.kind,
 				rtpParameters: pipeConsumer.rtpParameters,
 				paused: pipeConsumer.producerPaused,
+				e2ee: producer2.e2ee,
 				appData: producer2.appData,
 			});
 			if (producer2.closed) {

@@ -7,7 +7,7 @@ import { DataProducer, DataProducerOptions } from './DataProducer';
 import { DataConsumer, DataConsumerOptions } from './DataConsumer';
 import * as ortc from './ortc';
 import * as utils from './utils';
-import { NotFoundError } from './errors';
+import { NotFoundError, UnsupportedError } from './errors';
 import type { RtpCapabilities, RtpParameters } from './rtpParametersTypes';
 import type { AppData } from './types';
 
@@ -304,9 +304,13 @@ export abstract class Transport<
 		rtpParameters,
 		paused = false,
 		keyFrameRequestDelay,
+		e2ee,
 		appData,
 	}: ProducerOptions<ProducerAppData>): Promise<Producer<ProducerAppData>> {
 		logger.debug('produce()');
+		if (e2ee !== undefined && e2ee !== 'whole-frame' && e2ee !== 'clear-prefix') {
+			throw new TypeError(`invalid e2ee "${String(e2ee)}" (expected 'whole-frame' or 'clear-prefix')`);
+		}
 		if (id && this.#producers.has(id)) {
 			throw new TypeError(`a Producer with same id "${id}" already exists`);
 		} else if (!['audio', 'video'].includes(kind)) {
@@ -344,10 +348,11 @@ export abstract class Transport<
 			keyFrameRequestDelay,
 			type,
 			consumableRtpParameters,
+			e2ee,
 		});
 		const producer = new Producer<ProducerAppData>({
 			internal: { ...this.internal, producerId },
-			data: { kind, rtpParameters: params, type: reply.type, consumableRtpParameters },
+			data: { kind, rtpParameters: params, type: reply.type, consumableRtpParameters, e2ee },
 			channel: this.channel,
 			appData,
 			paused,
@@ -386,6 +391,11 @@ export abstract class Transport<
 		const producer = this.getProducerById(producerId);
 		if (!producer) {
 			throw new NotFoundError(`Producer with id "${producerId}" not found`);
+		}
+		if (producer.e2ee && (this.type === 'plain' || this.type === 'direct')) {
+			throw new UnsupportedError(
+				`Producer with id "${producerId}" is end-to-end encrypted (e2ee: '${producer.e2ee}'): a ${this.type === 'plain' ? 'PlainTransport' : 'DirectTransport'} consumer (recording, server-side processing) would only get ciphertext, the keys never reach the server`
+			);
 		}
 		enableRtx ??= producer.kind === 'video';
 		const rtpParameters = ortc.getConsumerRtpParameters({

@@ -17,6 +17,16 @@
 /// How far a kept layer's rate may exceed its share.
 const KEEP_MARGIN: f64 = 1.3;
 
+/// What the router remembers of a consumer's spatial layer changes to hold back upgrades
+/// after a downgrade the estimate forced.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BweHold {
+    /// When the estimate last took the consumer to a lower spatial layer than it forwarded.
+    pub downgraded_at: Option<std::time::Instant>,
+    /// The estimate when the allocation last took it up a spatial layer.
+    pub upgraded_at_estimate: Option<u64>,
+}
+
 /// One consumer as the allocation sees it.
 #[derive(Debug, Clone)]
 pub struct Demand {

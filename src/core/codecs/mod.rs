@@ -2,6 +2,7 @@
 //! resume or a stream switch). One function per payload format.
 
 pub mod av1;
+pub mod blind;
 pub mod dd;
 pub mod h264;
 pub mod vp8;

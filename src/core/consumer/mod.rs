@@ -8,10 +8,12 @@
 //! common. A consumer owns its streams and counters; it never reaches its producer or its
 //! transport: what it needs from them (a keyframe, a packet sent) it returns to the router.
 
+mod held;
 pub mod pipe;
 pub mod simple;
 pub mod simulcast;
-pub mod stream;
+mod stream;
+pub use held::{Held, HeldPacket};
 pub mod svc;
 
 use crate::core::context::{field, str_field, trace_types, Ctx};
@@ -23,7 +25,7 @@ use simulcast::{Admit, Simulcast};
 pub use stream::{OutStream, RetransmissionBuffer, SeqRewriter};
 use svc::{Svc, SvcAdmit};
 
-use crate::core::codecs::{dd, vp8, CodecKind};
+use crate::core::codecs::{blind, dd, vp8, CodecKind};
 use crate::core::rtcp::{self, ReportBlock, SenderInfo};
 use crate::core::rtp::packet::{ExtWriter, RtpView};
 use crate::core::rtp::SrPoint;
@@ -125,6 +127,9 @@ pub struct SourcePacket<'a> {
     pub dd: Option<DdRef<'a>>,
     /// The producer's last sender report per encoding.
     pub sender_reports: &'a [Option<SrPoint>],
+    /// For a whole-frame encrypted VP8/H264 stream: where the packet sits in its frame and
+    /// whether that frame was inferred to be a keyframe (`producer::blind`).
+    pub blind: Option<blind::Mark>,
 }
 
 /// A dependency descriptor as routing reads it: the packet's frame, the template structure of
@@ -171,11 +176,10 @@ pub struct Consumer {
     pub transport_connected: bool,
     /// When this consumer last asked its producer for a keyframe (retried while it waits).
     pub keyframe_requested_at: Option<Instant>,
-    /// When the bandwidth estimate last took this consumer to a lower spatial layer than it
-    /// forwarded (the router holds back spatial upgrades for a while after).
-    pub bwe_downgraded_at: Option<Instant>,
-    /// The estimate when the allocation last took this consumer up a spatial layer.
-    pub bwe_upgraded_at_estimate: Option<u64>,
+    /// The frame held while waiting for a blind keyframe (boxed: only then).
+    held: Option<Box<Held>>,
+    /// The bandwidth estimate's spatial downgrades of this consumer (see `BweHold`).
+    pub bwe_hold: crate::core::bwe::allocation::BweHold,
 }
 
 impl Consumer {
@@ -342,8 +346,8 @@ impl Consumer {
             preferred_layers: None,
             transport_connected: false,
             keyframe_requested_at: None,
-            bwe_downgraded_at: None,
-            bwe_upgraded_at_estimate: None,
+            held: None,
+            bwe_hold: Default::default(),
         }
     }
 
@@ -573,6 +577,13 @@ impl Consumer {
         }
         let codec_kind = codec.kind;
         let vp8 = codec_kind == CodecKind::Vp8;
+        if let Some(mark) = src
+            .blind
+            .filter(|_| self.waits_for_keyframe(now, si, src.encoding))
+        {
+            self.hold(src, mark);
+            return false;
+        }
         let st = &mut self.streams[si];
         let mut ts = src.view.timestamp();
         let mut encoding_switched = false;

@@ -170,6 +170,17 @@ impl Simulcast {
             .unwrap_or(top)
     }
 
+    /// Whether this consumer waits for a keyframe of `encoding` to switch to it (a packet of
+    /// it arrived now).
+    pub fn waits_for_keyframe(&mut self, now: Instant, encoding: usize) -> bool {
+        if encoding >= self.spatial_layers {
+            return false;
+        }
+        self.last_seen[encoding] = Some(now);
+        self.retarget(now);
+        self.target == Some(encoding)
+    }
+
     /// Whether a packet of `encoding` goes out, and with which timestamp. `srs`: the last
     /// sender report of each encoding, when one came.
     pub fn admit(

@@ -17,6 +17,7 @@ use crate::core::rtp::params::{
 use crate::core::rtp::{ExtIds, SrPoint};
 
 mod stream;
+use crate::core::codecs::blind;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 pub use stream::{DdState, LayerRates, RecvStream};
@@ -104,6 +105,17 @@ pub struct Producer {
     pub observers: Vec<u32>,
     /// Last urn:3gpp:video-orientation byte seen (to report changes only).
     pub video_orientation: Option<u8>,
+    /// The sender encrypts its frames end to end (`e2ee` option): their payload is not read.
+    pub e2ee: Option<E2ee>,
+}
+
+/// How a producer's frames are end-to-end encrypted (the `e2ee` option of `produce()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum E2ee {
+    /// Nothing after the RTP payload descriptor is readable.
+    WholeFrame,
+    /// The codec's first bytes stay clear (VP8: 10 on keyframes, 3 on delta frames).
+    ClearPrefix,
 }
 
 impl Producer {
@@ -183,6 +195,14 @@ impl Producer {
             .get("keyFrameRequestDelay")
             .and_then(Value::as_u64)
             .unwrap_or(0);
+        let e2ee = match d.get("e2ee").and_then(Value::as_str) {
+            None => None,
+            Some("whole-frame") => Some(E2ee::WholeFrame),
+            Some("clear-prefix") => Some(E2ee::ClearPrefix),
+            Some(other) => {
+                return Err(CoreError::type_error(format!("invalid e2ee \"{other}\"")));
+            }
+        };
         let n = encodings.len();
         Ok(Producer {
             id,
@@ -207,6 +227,7 @@ impl Producer {
             observers: Vec::new(),
             sender_reports: vec![None; n],
             video_orientation: None,
+            e2ee,
             trace_types: Vec::new(),
         })
     }
@@ -333,7 +354,12 @@ impl Producer {
             return None;
         }
         let body = if is_rtx { &payload[2..] } else { payload };
-        let keyframe = kind.is_keyframe(body);
+        // Under whole-frame encryption only the payload descriptor is readable: VP9's and
+        // AV1's tell a keyframe, VP8's and H264's do not (their keyframes are inferred blind,
+        // see `blind`).
+        let readable = self.e2ee != Some(E2ee::WholeFrame)
+            || !matches!(kind, CodecKind::Vp8 | CodecKind::H264);
+        let keyframe = readable && kind.is_keyframe(body);
         if keyframe {
             // Every consumer whose request is waiting in the throttle window is active, so
             // this keyframe reaches it: the deferred request has been answered.
@@ -347,6 +373,34 @@ impl Producer {
             payload_off,
             codec_kind: kind,
         })
+    }
+
+    /// For a whole-frame encrypted VP8 or H264 stream, what the packet tells of its frame
+    /// (see `blind`); None for every other stream and for retransmissions.
+    #[allow(clippy::too_many_arguments)]
+    pub fn blind_mark(
+        &mut self,
+        now: Instant,
+        acc: &Accepted,
+        is_rtx: bool,
+        ts: u32,
+        marker: bool,
+        payload: &[u8],
+        orientation: Option<u8>,
+    ) -> Option<blind::Mark> {
+        if is_rtx
+            || self.e2ee != Some(E2ee::WholeFrame)
+            || !matches!(acc.codec_kind, CodecKind::Vp8 | CodecKind::H264)
+        {
+            return None;
+        }
+        let stream = self.streams.get_mut(acc.encoding)?.as_mut()?;
+        let tid = (acc.codec_kind == CodecKind::Vp8)
+            .then(|| crate::core::codecs::vp8::temporal(payload))
+            .flatten()
+            .map(|t| t.tid);
+        let b = stream.blind.get_or_insert_with(Default::default);
+        Some(b.packet(now, ts, marker, payload.len(), tid, orientation))
     }
 
     /// Reads the dependency descriptor `data` of a packet accepted on encoding `enc` against
@@ -544,6 +598,9 @@ impl Producer {
                 continue;
             };
             s.last_keyframe_request = Some(now);
+            if let Some(b) = s.blind.as_mut() {
+                b.requested_at = Some(now);
+            }
             wrote.get_or_insert((kind, s.ssrc));
         }
         wrote
@@ -660,6 +717,7 @@ mod tests {
             observers: vec![],
             sender_reports: vec![None],
             video_orientation: None,
+            e2ee: None,
         }
     }
 

@@ -89,6 +89,9 @@ pub struct RecvStream {
     /// The dependency descriptor's last template structure on this stream and the decode
     /// targets its sender last declared active (boxed: only streams that carry it pay).
     pub dd: Option<Box<DdState>>,
+    /// Keyframe inference for a whole-frame encrypted VP8 or H264 stream (boxed: only such
+    /// streams pay).
+    pub blind: Option<Box<crate::core::codecs::blind::BlindKeyframes>>,
     /// Dependency descriptors that did not parse.
     pub dd_invalid: u64,
     /// Per-layer bitrates, for an encoding with more than one layer.
@@ -138,6 +141,7 @@ impl RecvStream {
             fir_seq: 0,
             rtt_ms: 0.0,
             dd: None,
+            blind: None,
             dd_invalid: 0,
             layer_rates: (enc.layers.0 * enc.layers.1 > 1)
                 .then(|| Box::new(LayerRates::new(enc.layers.0, enc.layers.1))),

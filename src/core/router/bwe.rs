@@ -202,7 +202,8 @@ impl Graph {
             });
             let cur_spatial = cur.map(|(cs, _)| cs);
             let held = c
-                .bwe_downgraded_at
+                .bwe_hold
+                .downgraded_at
                 .is_some_and(|at| now < at + DOWNGRADE_HOLD);
             let preferred = if held {
                 // No higher spatial layer than the one forwarded (the lowest when stopped).
@@ -242,19 +243,22 @@ impl Graph {
             // because the layer's rate grew into the estimate as an encoder ramps up).
             let granted_spatial = if nothing { None } else { max.map(|m| m.0) };
             let arriving = d.current.is_some_and(|l| d.layer_rates[l] > 0);
-            if cur_spatial.is_some() && c.bwe_upgraded_at_estimate.is_none() {
+            if cur_spatial.is_some() && c.bwe_hold.upgraded_at_estimate.is_none() {
                 // It got its layer before any allocation limited it.
-                c.bwe_upgraded_at_estimate = Some(available);
+                c.bwe_hold.upgraded_at_estimate = Some(available);
             }
-            let fell = c.bwe_upgraded_at_estimate.is_some_and(|e| available < e);
+            let fell = c
+                .bwe_hold
+                .upgraded_at_estimate
+                .is_some_and(|e| available < e);
             if let (Some(cs), true, true) = (*cur_spatial, arriving, fell) {
                 let down = *grant == Grant::Nothing || granted_spatial.is_some_and(|g| g < cs);
                 if down && cs <= *pref_spatial {
-                    c.bwe_downgraded_at = Some(now);
+                    c.bwe_hold.downgraded_at = Some(now);
                 }
             }
             if granted_spatial.is_some_and(|g| cur_spatial.is_none_or(|cs| g > cs)) {
-                c.bwe_upgraded_at_estimate = Some(available);
+                c.bwe_hold.upgraded_at_estimate = Some(available);
             }
             match &mut c.ctype {
                 ConsumerType::Simulcast(sim) => {

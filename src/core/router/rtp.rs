@@ -8,14 +8,14 @@
 //! NACK lists the producer's, rewriting and retransmission the consumer's.
 
 use super::Graph;
-use crate::core::consumer::{DdRef, SourcePacket};
+use crate::core::consumer::{Consumer, DdRef, SourcePacket};
 use crate::core::context::Ctx;
 use crate::core::ice::Tuple;
 use crate::core::message::Output;
 use crate::core::rtcp::{self, RtcpItem};
 use crate::core::rtp::packet::RtpView;
 use crate::core::rtp::ExtUri;
-use crate::core::transport::{Flavor, Inbound, InputOutcome, LocalSocket};
+use crate::core::transport::{Flavor, Inbound, InputOutcome, LocalSocket, Transport};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -203,6 +203,18 @@ impl Graph {
                 }
             }
         }
+        let orientation = view
+            .extension(p.ext_ids[ExtUri::VideoOrientation as usize])
+            .and_then(|v| v.first().copied());
+        let blind = p.blind_mark(
+            now,
+            &acc,
+            is_rtx,
+            view.timestamp(),
+            view.marker(),
+            &view.buf[acc.payload_off..view.payload_off + view.payload_len],
+            orientation,
+        );
         if p.paused {
             return;
         }
@@ -235,6 +247,7 @@ impl Graph {
                 })
             }),
             sender_reports: &p.sender_reports,
+            blind,
         };
         // Simulcast consumers that chose a new layer need its keyframe (rare: no allocation
         // unless one does).
@@ -252,6 +265,36 @@ impl Graph {
             if let (true, Some(b)) = (ct.tcc_seq != tcc_before, ct.bwe.as_mut()) {
                 b.on_sent(now, ct.tcc_seq, out.len(), false);
             }
+            // A whole-frame encrypted keyframe this consumer waited on ended with this
+            // packet: its held packets go out now, the first one as the keyframe.
+            if let Some(held) = c.take_ready_keyframe() {
+                for (i, hp) in held.packets.iter().enumerate() {
+                    let Ok(view) = RtpView::parse(&hp.data) else {
+                        continue;
+                    };
+                    let one = SourcePacket {
+                        view,
+                        mapped_pt: hp.mapped_pt,
+                        seq: hp.seq,
+                        payload_off: hp.payload_off,
+                        keyframe: i == 0,
+                        encoding: held.encoding,
+                        dd: None,
+                        blind: None,
+                        ..src
+                    };
+                    let mut out = ctx.buf();
+                    let tcc_before = ct.tcc_seq;
+                    if c.forward(now, &one, &mut ct.tcc_seq, ast, &mut out) {
+                        if let (true, Some(b)) = (ct.tcc_seq != tcc_before, ct.bwe.as_mut()) {
+                            b.on_sent(now, ct.tcc_seq, out.len(), false);
+                        }
+                        emit(ctx, c, ct, &one, now, out);
+                    } else {
+                        ctx.recycle(out);
+                    }
+                }
+            }
             if let Some((layers, keyframe)) = c.take_layer_events() {
                 if let Some(layers) = layers {
                     ctx.notify(&c.id, "layerschange", layers);
@@ -261,36 +304,7 @@ impl Graph {
                 }
             }
             if forwarded {
-                if !c.trace_types.is_empty() {
-                    let kf = src.keyframe;
-                    if c.trace_types
-                        .iter()
-                        .any(|t| t == "rtp" || (kf && t == "keyframe"))
-                    {
-                        let kind = if kf && c.trace_types.iter().any(|t| t == "keyframe") {
-                            "keyframe"
-                        } else {
-                            "rtp"
-                        };
-                        let info = json!({
-                            "payloadType": out[1] & 0x7f, "sequenceNumber": u16::from_be_bytes([out[2], out[3]]),
-                            "timestamp": src.view.timestamp(), "marker": src.view.marker(), "isKeyFrame": kf, "size": out.len(),
-                        });
-                        ctx.trace(&c.id, kind, "out", info);
-                    }
-                }
-                if matches!(ct.flavor, Flavor::Direct { .. }) {
-                    ct.send.add(now, out.len());
-                    ct.rtp_send.add(now, out.len());
-                    ctx.outputs.push_back(Output::Binary {
-                        target: c.id.clone(),
-                        event: "rtp",
-                        data: out,
-                        ppid: 0,
-                    });
-                    continue;
-                }
-                ct.transmit(ctx, out, false, false);
+                emit(ctx, c, ct, &src, now, out);
             } else {
                 ctx.recycle(out);
             }
@@ -566,4 +580,46 @@ impl Graph {
             }
         }
     }
+}
+
+/// Sends a packet a consumer forwarded (rewritten into `out`) on its transport, or to Node
+/// for a DirectTransport; traced if the consumer traces 'rtp' or 'keyframe'.
+fn emit(
+    ctx: &mut Ctx,
+    c: &Consumer,
+    ct: &mut Transport,
+    src: &SourcePacket<'_>,
+    now: Instant,
+    out: Vec<u8>,
+) {
+    if !c.trace_types.is_empty() {
+        let kf = src.keyframe;
+        if c.trace_types
+            .iter()
+            .any(|t| t == "rtp" || (kf && t == "keyframe"))
+        {
+            let kind = if kf && c.trace_types.iter().any(|t| t == "keyframe") {
+                "keyframe"
+            } else {
+                "rtp"
+            };
+            let info = json!({
+                "payloadType": out[1] & 0x7f, "sequenceNumber": u16::from_be_bytes([out[2], out[3]]),
+                "timestamp": src.view.timestamp(), "marker": src.view.marker(), "isKeyFrame": kf, "size": out.len(),
+            });
+            ctx.trace(&c.id, kind, "out", info);
+        }
+    }
+    if matches!(ct.flavor, Flavor::Direct { .. }) {
+        ct.send.add(now, out.len());
+        ct.rtp_send.add(now, out.len());
+        ctx.outputs.push_back(Output::Binary {
+            target: c.id.clone(),
+            event: "rtp",
+            data: out,
+            ppid: 0,
+        });
+        return;
+    }
+    ct.transmit(ctx, out, false, false);
 }

@@ -1,0 +1,78 @@
+//! Holding a whole-frame encrypted frame while a consumer waits for a keyframe of its stream:
+//! the keyframe verdict (`codecs::blind`) comes with the frame's last packet, and then the
+//! whole frame must go out from its first packet. The consumer copies the packets of the
+//! stream's current frame only while it waits.
+
+use super::{Consumer, ConsumerType, SourcePacket};
+use crate::core::codecs::blind;
+use std::time::Instant;
+
+/// The current frame of a whole-frame encrypted stream, held (copied) while the consumer
+/// waits for a keyframe of it: the verdict comes with the frame's last packet, and then the
+/// whole frame must go out, from its first packet.
+#[derive(Default)]
+pub struct Held {
+    pub encoding: usize,
+    ts: u32,
+    /// Holding a frame from its first packet (a frame joined midway is not held).
+    open: bool,
+    /// The frame ended as a keyframe: send it.
+    pub ready: bool,
+    pub packets: Vec<HeldPacket>,
+}
+
+pub struct HeldPacket {
+    pub data: Vec<u8>,
+    pub mapped_pt: u8,
+    pub seq: u16,
+    pub payload_off: usize,
+}
+
+impl Consumer {
+    /// Whether the consumer waits for a keyframe of producer encoding `encoding` (its
+    /// outgoing stream `si`): a simulcast consumer switching to it, or any consumer that
+    /// needs a keyframe to start or resume.
+    pub(super) fn waits_for_keyframe(&mut self, now: Instant, si: usize, encoding: usize) -> bool {
+        let required = self.streams[si].keyframe_required;
+        match &mut self.ctype {
+            ConsumerType::Simulcast(sim) => {
+                sim.waits_for_keyframe(now, encoding) || (required && sim.current == Some(encoding))
+            }
+            _ => required,
+        }
+    }
+
+    /// Keeps a copy of a packet of the frame it waits on (see `Held`).
+    pub(super) fn hold(&mut self, src: &SourcePacket<'_>, mark: blind::Mark) {
+        let h = self.held.get_or_insert_with(Default::default);
+        let ts = src.view.timestamp();
+        if mark.frame_start {
+            h.encoding = src.encoding;
+            h.ts = ts;
+            h.open = true;
+            h.ready = false;
+            h.packets.clear();
+        } else if !h.open || h.encoding != src.encoding || h.ts != ts {
+            return;
+        }
+        h.packets.push(HeldPacket {
+            data: src.view.buf.to_vec(),
+            mapped_pt: src.mapped_pt,
+            seq: src.seq,
+            payload_off: src.payload_off,
+        });
+        if mark.frame_end_key {
+            h.ready = true;
+        }
+    }
+
+    /// The held keyframe, once its last packet came: the router forwards its packets, the
+    /// first one marked as a keyframe.
+    pub fn take_ready_keyframe(&mut self) -> Option<Box<Held>> {
+        if self.held.as_ref().is_some_and(|h| h.ready) {
+            self.held.take()
+        } else {
+            None
+        }
+    }
+}
