@@ -33,6 +33,10 @@ async function startPageServer() {
 		if (req.url === '/bundle.js') {
 			res.writeHead(200, { 'content-type': 'text/javascript' });
 			res.end(fs.readFileSync(BUNDLE));
+		} else if (/^\/e2ee\/[a-z0-9-]+\.js$/.test(req.url)) {
+			// The browser kit peerwave-sfu/e2ee, as an application would serve it.
+			res.writeHead(200, { 'content-type': 'text/javascript' });
+			res.end(fs.readFileSync(path.join(ROOT, req.url)));
 		} else {
 			res.writeHead(200, { 'content-type': 'text/html' });
 			res.end(html);
@@ -78,7 +82,7 @@ function transportParams(t) {
  * A browser peer with a send and a receive WebRtcTransport on `router`; its page's
  * mediasoup-client talks to the router through exposed functions.
  */
-async function openPeer(browser, url, router, transportOptions = { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] }, { connectDelayMs = 0 } = {}) {
+async function openPeer(browser, url, router, transportOptions = { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] }, { connectDelayMs = 0, e2ee = false } = {}) {
 	const context = await browser.newContext();
 	const page = await context.newPage();
 	const transports = new Map();
@@ -102,7 +106,7 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 			return { id: dp.id };
 		}
 		if (type === 'produce') {
-			const producer = await transport.produce({ kind: data.kind, rtpParameters: data.rtpParameters });
+			const producer = await transport.produce({ kind: data.kind, rtpParameters: data.rtpParameters, e2ee: data.appData?.e2ee });
 			producers.push(producer);
 			return { id: producer.id };
 		}
@@ -115,8 +119,8 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 	const recv = await router.createWebRtcTransport(transportOptions);
 	transports.set(send.id, send);
 	transports.set(recv.id, recv);
-	await page.evaluate(p => window.pw.createSendTransport(p), transportParams(send));
-	await page.evaluate(p => window.pw.createRecvTransport(p), transportParams(recv));
+	await page.evaluate(p => window.pw.createSendTransport(p), { ...transportParams(send), e2ee });
+	await page.evaluate(p => window.pw.createRecvTransport(p), { ...transportParams(recv), e2ee });
 	return {
 		page,
 		context,
@@ -139,6 +143,10 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 			return consumer;
 		},
 		receiveStats: () => page.evaluate(() => window.pw.receiveStats()),
+		e2ee: opts => page.evaluate(o => window.pw.e2ee(o), opts),
+		e2eeStats: () => page.evaluate(() => window.pw.e2eeStats()),
+		framesSince: (id, since) => page.evaluate(([i, s]) => window.pw.framesSince(i, s), [id, since]),
+		thumbnail: id => page.evaluate(i => window.pw.thumbnail(i), id),
 		firstFrames: () => page.evaluate(() => window.pw.firstFrames()),
 		close: () => context.close(),
 	};
