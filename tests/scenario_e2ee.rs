@@ -114,13 +114,17 @@ fn frame_packets(
     n: u32,
     key: bool,
     cvo: bool,
+    flat: bool,
 ) -> Vec<Vec<u8>> {
     let tid: u8 = if key { 0 } else { [0, 2, 1, 2][n as usize % 4] };
     if tid == 0 {
         s.tl0 = s.tl0.wrapping_add(1);
     }
     let base = BASE[e] as f64 * (0.7 + (rng.next() % 600) as f64 / 1000.0);
-    let size = if key {
+    let size = if key && flat {
+        // A flat picture: its keyframe no larger than a base-layer delta frame.
+        base
+    } else if key {
         base * (6.0 + (rng.next() % 40) as f64 / 10.0)
     } else {
         base * [1.0, 0.6, 0.4][tid as usize]
@@ -171,7 +175,7 @@ struct Outcome {
     plis: usize,
 }
 
-fn run(cvo: bool, seed: u64) -> Outcome {
+fn run(cvo: bool, flat: bool, seed: u64) -> Outcome {
     let t0 = Instant::now();
     let mut now = t0;
     let mut e = setup(now, cvo);
@@ -230,7 +234,7 @@ fn run(cvo: bool, seed: u64) -> Outcome {
         if step % FRAME_MS == 0 {
             for (i, s) in encs.iter_mut().enumerate() {
                 let key = std::mem::take(&mut s.key_wanted);
-                for p in frame_packets(&mut rng, s, i, n, key, cvo) {
+                for p in frame_packets(&mut rng, s, i, n, key, cvo, flat) {
                     to_sfu.push_back((now + DELAY, SOCK_IN, sender, p));
                 }
             }
@@ -305,7 +309,7 @@ fn run(cvo: bool, seed: u64) -> Outcome {
 
 fn check(cvo: bool) {
     for seed in [3, 11] {
-        let o = run(cvo, seed);
+        let o = run(cvo, false, seed);
         let mut l = o.latencies.clone();
         l.sort();
         println!(
@@ -328,4 +332,29 @@ fn whole_frame_encrypted_simulcast_switches_on_keyframes_told_by_the_orientation
 #[test]
 fn whole_frame_encrypted_simulcast_switches_on_keyframes_told_by_size_and_request_timing() {
     check(false);
+}
+
+#[test]
+fn keyframes_that_look_like_any_frame_still_switch_after_the_deadline() {
+    // A flat picture (Firefox's fake camera): keyframes no larger than delta frames and no
+    // orientation extension. The consumer cannot tell its keyframe; after waiting 1.2 s it
+    // starts at a base-layer frame, and the receiver's PLI brings a keyframe it decodes.
+    for seed in [3, 11] {
+        let o = run(false, true, seed);
+        let mut l = o.latencies.clone();
+        l.sort();
+        println!(
+            "flat seed {seed}: {} switches, {} on a non-keyframe, {} undecodable frames, {} PLIs; latency min {:?} median {:?} max {:?}",
+            o.switches, o.wrong, o.undecodable, o.plis, l[0], l[l.len() / 2], l[l.len() - 1]
+        );
+        assert!(o.switches >= 20, "{} switches", o.switches);
+        assert!(l[l.len() - 1] <= Duration::from_millis(1600), "{l:?}");
+        // Each wrong start costs the frames of one PLI round trip (40 ms here), a few.
+        assert!(
+            o.undecodable <= 5 * o.wrong.max(1),
+            "{} undecodable for {} wrong",
+            o.undecodable,
+            o.wrong
+        );
+    }
 }

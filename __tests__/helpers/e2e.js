@@ -26,10 +26,40 @@ function buildBundle() {
 	});
 }
 
-async function startPageServer() {
+/**
+ * Serves the test page (`/`), the mediasoup-client bundle and the e2ee kit. With `rpc`, also
+ * `/remote.html` — a page that drives itself (`fixtures/remote-peer.js`) for browsers no
+ * automation library here can drive (Debian's Firefox ESR) — and `POST /rpc`, answered by
+ * `rpc(type, data)` (JSON in, JSON out).
+ */
+async function startPageServer({ rpc } = {}) {
 	buildBundle();
 	const html = '<!doctype html><html><head><meta charset="utf-8"></head><body><script src="/bundle.js"></script></body></html>';
+	const remote =
+		'<!doctype html><html><head><meta charset="utf-8"></head><body><script src="/bundle.js"></script><script src="/remote-peer.js"></script></body></html>';
 	const server = http.createServer((req, res) => {
+		if (rpc && req.url === '/rpc' && req.method === 'POST') {
+			let body = '';
+			req.on('data', d => (body += d));
+			req.on('end', async () => {
+				let out;
+				try {
+					const { type, data } = JSON.parse(body);
+					out = { result: (await rpc(type, data)) ?? null };
+				} catch (e) {
+					out = { error: String(e?.message ?? e) };
+				}
+				res.writeHead(200, { 'content-type': 'application/json' });
+				res.end(JSON.stringify(out));
+			});
+			return;
+		}
+		if (rpc && (req.url === '/remote.html' || req.url === '/remote-peer.js')) {
+			const js = req.url.endsWith('.js');
+			res.writeHead(200, { 'content-type': js ? 'text/javascript' : 'text/html' });
+			res.end(js ? fs.readFileSync(path.join(ROOT, '__tests__', 'fixtures', 'remote-peer.js')) : remote);
+			return;
+		}
 		if (req.url === '/bundle.js') {
 			res.writeHead(200, { 'content-type': 'text/javascript' });
 			res.end(fs.readFileSync(BUNDLE));

@@ -19,6 +19,11 @@
 //! - **The receivers.** A consumer that switched on a wrong guess gets a PLI from its receiver
 //!   (it cannot decode); that PLI goes to the sender as every PLI does, and the keyframe it
 //!   brings repairs the picture within a round trip.
+//! - **A deadline.** Some keyframes look like any other frame: a flat picture (Firefox's fake
+//!   camera, a black screen) encodes to a keyframe no larger than its delta frames, and
+//!   Firefox sends no orientation extension. A consumer that has waited 1.2 s for a
+//!   recognisable keyframe starts at the next whole base-layer frame anyway, leaving the rest
+//!   to the receiver's PLI, as an SFU that cannot read keyframes at all would.
 //!
 //! The verdict comes at a frame's last packet (RTP marker): the frame size is known only
 //! then. A consumer waiting for a keyframe of a stream therefore holds that stream's current
@@ -40,6 +45,9 @@ pub struct Mark {
     pub frame_start: bool,
     /// The packet ends a frame inferred to be a keyframe.
     pub frame_end_key: bool,
+    /// The packet ends a base-layer frame (a keyframe or not): where a consumer that has
+    /// waited too long for a recognisable keyframe starts anyway.
+    pub frame_end_base: bool,
 }
 
 /// Per incoming stream of a whole-frame encrypted VP8 or H264 producer.
@@ -120,6 +128,7 @@ impl BlindKeyframes {
             };
         }
         mark.frame_end_key = key;
+        mark.frame_end_base = self.frame_base_layer;
         mark
     }
 }

@@ -5,7 +5,13 @@
 
 use super::{Consumer, ConsumerType, SourcePacket};
 use crate::core::codecs::blind;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a consumer waits for a keyframe it can recognise before it starts at a base-layer
+/// frame anyway (see `codecs::blind`): the keyframe asked for when it began to wait came long
+/// before (a round trip and a frame or two: a recognisable one is taken within ~100 ms), and
+/// the request has been repeated once.
+const GIVE_UP: Duration = Duration::from_millis(1200);
 
 /// The current frame of a whole-frame encrypted stream, held (copied) while the consumer
 /// waits for a keyframe of it: the verdict comes with the frame's last packet, and then the
@@ -18,6 +24,8 @@ pub struct Held {
     open: bool,
     /// The frame ended as a keyframe: send it.
     pub ready: bool,
+    /// Since when the consumer waits for a keyframe of `encoding`.
+    waiting_since: Option<(usize, Instant)>,
     pub packets: Vec<HeldPacket>,
 }
 
@@ -43,9 +51,12 @@ impl Consumer {
     }
 
     /// Keeps a copy of a packet of the frame it waits on (see `Held`).
-    pub(super) fn hold(&mut self, src: &SourcePacket<'_>, mark: blind::Mark) {
+    pub(super) fn hold(&mut self, now: Instant, src: &SourcePacket<'_>, mark: blind::Mark) {
         let h = self.held.get_or_insert_with(Default::default);
         let ts = src.view.timestamp();
+        if h.waiting_since.is_none_or(|(e, _)| e != src.encoding) {
+            h.waiting_since = Some((src.encoding, now));
+        }
         if mark.frame_start {
             h.encoding = src.encoding;
             h.ts = ts;
@@ -61,7 +72,10 @@ impl Consumer {
             seq: src.seq,
             payload_off: src.payload_off,
         });
-        if mark.frame_end_key {
+        let waited = h
+            .waiting_since
+            .map_or(Duration::ZERO, |(_, t)| now.duration_since(t));
+        if mark.frame_end_key || (mark.frame_end_base && waited >= GIVE_UP) {
             h.ready = true;
         }
     }

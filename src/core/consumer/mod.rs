@@ -581,7 +581,7 @@ impl Consumer {
             .blind
             .filter(|_| self.waits_for_keyframe(now, si, src.encoding))
         {
-            self.hold(src, mark);
+            self.hold(now, src, mark);
             return false;
         }
         let st = &mut self.streams[si];
