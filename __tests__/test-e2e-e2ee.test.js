@@ -28,6 +28,26 @@ function gaps(frames, from, to) {
 
 const meanDiff = (a, b) => a.reduce((s, x, i) => s + Math.abs(x - b[i]), 0) / a.length;
 
+/**
+ * Waits (up to 3 s) until B presents a frame as wide as A now sends encoding `layer` (A's
+ * encoder may scale its layers down when the machine is busy: the width B must reach is the one
+ * A sends, asked again at every poll). Returns [time, width] of that frame, or undefined.
+ */
+async function reachLayer(a, b, consumerId, layer, since) {
+	return waitFor(
+		async () => {
+			const want = (await a.sendWidths())[`r${layer}`];
+			return (await b.framesSince(consumerId, since)).find(([, w]) => w === want);
+		},
+		3000,
+		50
+	);
+}
+
+/** A 960×540 camera (three simulcast layers, 240/480/960 wide): two pages encoding and
+ * decoding 720p on a 2-core machine starve each other; the test is about switching. */
+const CAMERA = { width: 960, height: 540 };
+
 for (const format of ['sframe', 'iv-prefix']) {
 	test(`whole-frame encrypted VP8 simulcast and Opus (${format}): B decodes, C cannot, layers switch, keys rotate`, async () => {
 		const router = await call.worker.createRouter({ mediaCodecs });
@@ -53,7 +73,7 @@ for (const format of ['sframe', 'iv-prefix']) {
 			expect(codeB).toBe(codeA);
 			expect(codeC).not.toBe(codeA);
 
-			await a.produce({ videoCodec: 'video/VP8', width: 1280, height: 720, encodings: SIMULCAST_ENCODINGS });
+			await a.produce({ videoCodec: 'video/VP8', ...CAMERA, encodings: SIMULCAST_ENCODINGS });
 			const video = a.producers.find(p => p.kind === 'video');
 			const audio = a.producers.find(p => p.kind === 'audio');
 			expect(video.e2ee).toBe('whole-frame');
@@ -65,7 +85,7 @@ for (const format of ['sframe', 'iv-prefix']) {
 
 			// First the top layer (B's bandwidth estimate climbs to carry it: the switches below
 			// measure switching, not the estimate's start-up ramp, which test-e2e-bwe covers).
-			const first = await waitFor(async () => (await b.framesSince(cb.id, 0)).some(([, w]) => w === 1280), 20000);
+			const first = await waitFor(async () => (await b.framesSince(cb.id, 0)).some(([, w]) => w >= 900), 20000);
 			if (!first) {
 				throw new Error(`B never decoded the top layer: ${await view()}`);
 			}
@@ -76,16 +96,12 @@ for (const format of ['sframe', 'iv-prefix']) {
 			expect((await b.receiveStats()).totalSamplesReceived).toBeGreaterThan(0);
 
 			const switches = [];
-			for (const [layer, width] of [
-				[0, 320],
-				[2, 1280],
-				[0, 320],
-			]) {
+			for (const layer of [0, 2, 0]) {
 				const at = Date.now();
 				await cb.setPreferredLayers({ spatialLayer: layer, temporalLayer: 2 });
-				const reached = await waitFor(async () => (await b.framesSince(cb.id, at)).find(([, w]) => w === width), 3000, 50);
+				const reached = await reachLayer(a, b, cb.id, layer, at);
 				if (!reached || reached[0] - at > 3000) {
-					throw new Error(`B did not reach ${width} px within 3 s (layer ${layer}): ${await view()}`);
+					throw new Error(`B did not reach layer ${layer}'s width (${JSON.stringify(await a.sendWidths())}) within 3 s: ${await view()}`);
 				}
 				await new Promise(r => setTimeout(r, 1000));
 				const g = gaps(await b.framesSince(cb.id, at), at, Date.now());
@@ -133,26 +149,30 @@ test('whole-frame encrypted simulcast: 20 switches measured (latency, receiver P
 		const k = key();
 		await a.e2ee({ keys: [[0x100, k]], sendKid: 0x100 });
 		await b.e2ee({ keys: [[0x100, k]] });
-		await a.produce({ audio: false, videoCodec: 'video/VP8', width: 1280, height: 720, encodings: SIMULCAST_ENCODINGS });
+		await a.produce({ audio: false, videoCodec: 'video/VP8', ...CAMERA, encodings: SIMULCAST_ENCODINGS });
 		const cb = await b.consume(a.producers.find(p => p.kind === 'video'));
-		const top = await waitFor(async () => (await b.framesSince(cb.id, 0)).some(([, w]) => w === 1280), 20000);
+		const bwe = [];
+		await b.recv.enableTraceEvent(['bwe']);
+		b.recv.on('trace', tr => bwe.push([Date.now(), tr.info.availableBitrate, tr.info.desiredBitrate]));
+		const top = await waitFor(async () => (await b.framesSince(cb.id, 0)).some(([, w]) => w >= 900), 20000);
 		if (!top) {
 			throw new Error(`B never decoded the top layer: ${JSON.stringify(await b.receiveStats())}`);
 		}
-		const widths = [320, 640, 1280];
 		const plan = [0, 2, 1, 0, 2, 0, 1, 2, 0, 2, 1, 0, 2, 0, 1, 2, 0, 2, 1, 0];
 		const rows = [];
 		for (const layer of plan) {
 			const before = await b.receiveStats();
 			const at = Date.now();
 			await cb.setPreferredLayers({ spatialLayer: layer, temporalLayer: 2 });
-			const reached = await waitFor(async () => (await b.framesSince(cb.id, at)).find(([, w]) => w === widths[layer]), 3000, 50);
+			const reached = await reachLayer(a, b, cb.id, layer, at);
 			await new Promise(r => setTimeout(r, 700));
 			const after = await b.receiveStats();
 			const g = gaps(await b.framesSince(cb.id, at), at, Date.now());
 			rows.push({
 				layer,
 				ms: reached ? reached[0] - at : null,
+				estimate: (await b.recv.getStats())[0].availableOutgoingBitrate,
+				current: cb.currentLayers?.spatialLayer,
 				worstGapMs: g.worst,
 				plis: after.pliCount - before.pliCount,
 				dropped: after.framesDropped - before.framesDropped,
@@ -163,6 +183,10 @@ test('whole-frame encrypted simulcast: 20 switches measured (latency, receiver P
 		console.log(
 			`[e2ee 20 switches] latency min ${sorted[0]} median ${sorted[10]} max ${sorted[19]} ms; receiver PLIs ${rows.reduce((s, r) => s + r.plis, 0)}, frames dropped ${rows.reduce((s, r) => s + r.dropped, 0)}, worst gap ${Math.max(...rows.map(r => r.worstGapMs))} ms`
 		);
+		if (rows.some(r => r.ms === null || r.ms > 3000)) {
+			const t0 = bwe[0]?.[0] ?? 0;
+			console.log(`[e2ee 20 switches] estimate trace: ${JSON.stringify(bwe.map(([t, a, d]) => [t - t0, a, d]))}`);
+		}
 		for (const r of rows) {
 			expect(r.ms).not.toBeNull();
 			expect(r.ms).toBeLessThanOrEqual(3000);

@@ -107,7 +107,17 @@ pub struct Producer {
     pub video_orientation: Option<u8>,
     /// The sender encrypts its frames end to end (`e2ee` option): their payload is not read.
     pub e2ee: Option<E2ee>,
+    /// The last keyframe request sent for any encoding: (its SSRC, when).
+    pub last_keyframe_request_any: Option<(u32, Instant)>,
 }
+
+/// libwebrtc's encoder (Chromium, Firefox) ignores a keyframe request that comes within 300 ms
+/// of the previous one for the same encoder, and one encoder serves every simulcast encoding
+/// of a sender: a request for encoding 2 right after one for encoding 1 is dropped, and the
+/// consumer waiting on it would wait for its retry a second later (measured: switches of
+/// ~1.2 s when the bandwidth allocation moved a consumer's target twice in a row). Such a
+/// request waits until the gap has passed.
+const ENCODER_KEYFRAME_GAP: Duration = Duration::from_millis(300);
 
 /// How a producer's frames are end-to-end encrypted (the `e2ee` option of `produce()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +238,7 @@ impl Producer {
             sender_reports: vec![None; n],
             video_orientation: None,
             e2ee,
+            last_keyframe_request_any: None,
             trace_types: Vec::new(),
         })
     }
@@ -547,13 +558,26 @@ impl Producer {
 
     /// When the earliest deferred request is due, if any.
     pub fn next_deferred_keyframe_request(&self) -> Option<Instant> {
-        let throttle = self.keyframe_throttle();
         self.streams
             .iter()
             .flatten()
             .filter(|s| s.keyframe_deferred)
-            .filter_map(|s| s.last_keyframe_request.map(|t| t + throttle))
+            .filter_map(|s| self.keyframe_request_due(s))
             .min()
+    }
+
+    /// When stream `s` may be asked for a keyframe again: after the throttle window of its
+    /// own last request, and `ENCODER_KEYFRAME_GAP` after a request for another encoding of
+    /// the producer (None: at once).
+    fn keyframe_request_due(&self, s: &RecvStream) -> Option<Instant> {
+        let own = s
+            .last_keyframe_request
+            .map(|t| t + self.keyframe_throttle());
+        let encoder = self
+            .last_keyframe_request_any
+            .filter(|(ssrc, _)| *ssrc != s.ssrc)
+            .map(|(_, t)| t + ENCODER_KEYFRAME_GAP);
+        own.max(encoder)
     }
 
     fn keyframe_throttle(&self) -> Duration {
@@ -570,16 +594,24 @@ impl Producer {
         if self.kind != "video" || self.paused {
             return None;
         }
-        let throttle = self.keyframe_throttle();
         let mut wrote = None;
-        for (i, s) in self.streams.iter_mut().enumerate() {
-            let Some(s) = s else { continue };
+        let before = self.last_keyframe_request_any;
+        for i in 0..self.streams.len() {
+            let Some(s) = self.streams[i].as_ref() else {
+                continue;
+            };
             if encoding.is_some_and(|e| e != i) || (only_deferred && !s.keyframe_deferred) {
                 continue;
             }
-            if s.last_keyframe_request
-                .is_some_and(|t| now.duration_since(t) < throttle)
-            {
+            // Requests written together in this call go out together.
+            let due = if before == self.last_keyframe_request_any {
+                self.keyframe_request_due(s)
+            } else {
+                s.last_keyframe_request
+                    .map(|t| t + self.keyframe_throttle())
+            };
+            let s = self.streams[i].as_mut().expect("checked");
+            if due.is_some_and(|d| now < d) {
                 s.keyframe_deferred = true;
                 continue;
             }
@@ -598,6 +630,7 @@ impl Producer {
                 continue;
             };
             s.last_keyframe_request = Some(now);
+            self.last_keyframe_request_any = Some((s.ssrc, now));
             if let Some(b) = s.blind.as_mut() {
                 b.requested_at = Some(now);
             }
@@ -718,6 +751,7 @@ mod tests {
             sender_reports: vec![None],
             video_orientation: None,
             e2ee: None,
+            last_keyframe_request_any: None,
         }
     }
 
@@ -771,6 +805,42 @@ mod tests {
         assert!(p
             .receive(t0, t0, e, false, 96, 11, 0, 12, &[0x90, 0, 0, 0, 0], 100)
             .is_none());
+    }
+
+    #[test]
+    fn a_request_for_another_encoding_waits_300_ms_after_the_last_one() {
+        // Two simulcast encodings: libwebrtc ignores a second request within 300 ms.
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut p = producer();
+        let mut second = p.encodings[0].clone();
+        second.ssrc = Some(3333);
+        second.rtx_ssrc = None;
+        p.encodings.push(second);
+        p.streams.push(None);
+        for ssrc in [1111, 3333] {
+            let (e, _) = p.match_stream(ssrc, 96, None, None).unwrap();
+            p.receive(t0, t0, e, false, 96, 1, 0, 12, &[0x90, 0, 0, 0, 0], 100);
+        }
+        let mut out = Vec::new();
+        assert_eq!(
+            p.request_keyframe(t0, Some(0), &mut out),
+            Some(("pli", 1111))
+        );
+        // Encoding 1 at +100 ms: deferred to +300 ms, then sent.
+        assert!(p.request_keyframe(ms(100), Some(1), &mut out).is_none());
+        assert_eq!(p.next_deferred_keyframe_request(), Some(ms(300)));
+        assert!(p
+            .flush_deferred_keyframe_requests(ms(299), &mut out)
+            .is_none());
+        assert_eq!(
+            p.flush_deferred_keyframe_requests(ms(300), &mut out),
+            Some(("pli", 3333))
+        );
+        // Both at once (one call) go out together.
+        out.clear();
+        assert!(p.request_keyframe(ms(700), None, &mut out).is_some());
+        assert_eq!(out.len(), 2 * 12);
     }
 
     #[test]
