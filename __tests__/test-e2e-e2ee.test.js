@@ -5,7 +5,8 @@
 // (`produce({ e2ee: 'whole-frame' })`): B must decode a picture like A's camera, C none; the
 // server moves B's consumer (from the top layer) 0 → 2 → 0 and B's decoded width must follow each time within 3 s
 // without a freeze over 500 ms; a key rotation mid-call must not freeze B either. Once with
-// the kit's SFrame format, once with the IV-in-front format PeerWave's current worker sends.
+// the kit's SFrame format, once with the IV-in-front format PeerWave's current worker sends,
+// once with SFrame's clear-prefix mode (the server reads the VP8 header byte left clear).
 const crypto = require('node:crypto');
 const mediasoup = require('../');
 const { mediaCodecs } = require('./helpers/media');
@@ -48,8 +49,13 @@ async function reachLayer(a, b, consumerId, layer, since) {
  * decoding 720p on a 2-core machine starve each other; the test is about switching. */
 const CAMERA = { width: 960, height: 540 };
 
-for (const format of ['sframe', 'iv-prefix']) {
-	test(`whole-frame encrypted VP8 simulcast and Opus (${format}): B decodes, C cannot, layers switch, keys rotate`, async () => {
+for (const [format, clearPrefix] of [
+	['sframe', false],
+	['iv-prefix', false],
+	['sframe', true],
+]) {
+	const what = clearPrefix ? 'clear-prefix SFrame' : `whole-frame ${format}`;
+	test(`encrypted VP8 simulcast and Opus (${what}): B decodes, C cannot, layers switch, keys rotate`, async () => {
 		const router = await call.worker.createRouter({ mediaCodecs });
 		const open = () => call.openPeer(router, undefined, { e2ee: true });
 		const [a, b, c] = [await open(), await open(), await open()];
@@ -64,7 +70,7 @@ for (const format of ['sframe', 'iv-prefix']) {
 			});
 		try {
 			const k1 = key();
-			const options = { format };
+			const options = { format, clearPrefix };
 			const codeA = await a.e2ee({ options, keys: [[0x100, k1]], sendKid: 0x100 });
 			const codeB = await b.e2ee({ options, keys: [[0x100, k1]] });
 			const codeC = await c.e2ee({ options, keys: [[0x100, key()]] });
@@ -76,7 +82,7 @@ for (const format of ['sframe', 'iv-prefix']) {
 			await a.produce({ videoCodec: 'video/VP8', ...CAMERA, encodings: SIMULCAST_ENCODINGS });
 			const video = a.producers.find(p => p.kind === 'video');
 			const audio = a.producers.find(p => p.kind === 'audio');
-			expect(video.e2ee).toBe('whole-frame');
+			expect(video.e2ee).toBe(clearPrefix ? 'clear-prefix' : 'whole-frame');
 			expect(video.type).toBe('simulcast');
 			cb = await b.consume(video);
 			await b.consume(audio);
@@ -131,7 +137,7 @@ for (const format of ['sframe', 'iv-prefix']) {
 			expect((await c.e2eeStats()).failed).toBeGreaterThan(0);
 			// The server forwarded to C all the same (it cannot tell the keys apart).
 			expect((await cc.getStats())[0].packetCount).toBeGreaterThan(0);
-			console.log(`[e2ee ${format}] picture diff ${diff.toFixed(1)}, switches ${JSON.stringify(switches)}, rotation worst gap ${g.worst} ms`);
+			console.log(`[e2ee ${what}] picture diff ${diff.toFixed(1)}, switches ${JSON.stringify(switches)}, rotation worst gap ${g.worst} ms`);
 		} finally {
 			for (const p of [a, b, c]) {
 				await p.close();

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{engine, plain_transport, request, rtp, video_feedback, Rng};
+use common::{engine, plain_transport, plis, request, rtp, video_feedback, Rng};
 use peerwave_sfu::core::message::{Output, Request};
 use peerwave_sfu::core::rtcp::transport_cc::TccReceiver;
 use peerwave_sfu::core::rtp::packet::RtpView;
@@ -221,15 +221,9 @@ fn run(secs: u64, loss_pct: u64, seed: u64, capacity: impl Fn(Duration) -> f64) 
                 Output::Transmit { socket, data, .. } => {
                     let rtcp = data.len() >= 2 && (192..=223).contains(&data[1]);
                     if socket == SOCK_IN {
-                        // PLIs to the sender: media SSRC at bytes 8..12 of each PSFB FMT 1.
-                        let mut i = 0;
-                        while i + 12 <= data.len() {
-                            let words = u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
-                            if data[i + 1] == 206 && data[i] & 0x1f == 1 {
-                                let m = u32::from_be_bytes(data[i + 8..i + 12].try_into().unwrap());
-                                plis_to_sender.push_back((now + DELAY, m));
-                            }
-                            i += (words + 1) * 4;
+                        // PLIs to the sender.
+                        for m in plis(&data) {
+                            plis_to_sender.push_back((now + DELAY, m));
                         }
                     } else if !rtcp {
                         // The bottleneck: a drop-tail queue drained at the capacity of now.

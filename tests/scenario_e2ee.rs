@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{engine, plain_transport, request, rtp, video_feedback, Rng};
+use common::{engine, plain_transport, plis, request, rtp, video_feedback, Rng};
 use peerwave_sfu::core::message::{Output, Request};
 use peerwave_sfu::core::rtp::packet::RtpView;
 use peerwave_sfu::core::worker::Engine;
@@ -288,14 +288,8 @@ fn run(cvo: bool, flat: bool, seed: u64) -> Outcome {
             if let Output::Transmit { socket, data, .. } = out {
                 let rtcp = data.len() >= 2 && (192..=223).contains(&data[1]);
                 if socket == SOCK_IN {
-                    let mut i = 0;
-                    while i + 12 <= data.len() {
-                        let words = u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
-                        if data[i + 1] == 206 && data[i] & 0x1f == 1 {
-                            let m = u32::from_be_bytes(data[i + 8..i + 12].try_into().unwrap());
-                            plis_to_sender.push_back((now + DELAY, m));
-                        }
-                        i += (words + 1) * 4;
+                    for m in plis(&data) {
+                        plis_to_sender.push_back((now + DELAY, m));
                     }
                 } else if !rtcp {
                     to_receiver.push_back((now + DELAY, data));

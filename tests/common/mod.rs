@@ -185,3 +185,17 @@ pub fn has_pli(data: &[u8]) -> bool {
     }
     false
 }
+
+/// The media SSRCs of the PLIs (RTCP PSFB, FMT 1) in an RTCP compound packet.
+pub fn plis(data: &[u8]) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 12 <= data.len() {
+        let words = u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
+        if data[i + 1] == 206 && data[i] & 0x1f == 1 {
+            out.push(u32::from_be_bytes(data[i + 8..i + 12].try_into().unwrap()));
+        }
+        i += (words + 1) * 4;
+    }
+    out
+}
