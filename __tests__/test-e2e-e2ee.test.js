@@ -99,6 +99,16 @@ for (const [format, clearPrefix] of [
 			await new Promise(r => setTimeout(r, 1000));
 			const diff = meanDiff(await a.thumbnail('local'), await b.thumbnail(cb.id));
 			expect(diff).toBeLessThan(25);
+			// B shows every frame A sends on the layer it gets (a receiving Chromium that took
+			// encrypted upper-temporal-layer frames for keyframes once showed 5 of 20 a second).
+			const sent0 = (await a.framesSent()).r2;
+			const shownFrom = Date.now();
+			await new Promise(r => setTimeout(r, 2000));
+			const sent = (await a.framesSent()).r2 - sent0;
+			const shown = (await b.framesSince(cb.id, shownFrom)).length;
+			if (shown < 0.8 * sent) {
+				throw new Error(`B showed ${shown} of the ${sent} frames A sent in 2 s: ${await view()}`);
+			}
 			expect((await b.receiveStats()).totalSamplesReceived).toBeGreaterThan(0);
 
 			const switches = [];
@@ -137,7 +147,7 @@ for (const [format, clearPrefix] of [
 			expect((await c.e2eeStats()).failed).toBeGreaterThan(0);
 			// The server forwarded to C all the same (it cannot tell the keys apart).
 			expect((await cc.getStats())[0].packetCount).toBeGreaterThan(0);
-			console.log(`[e2ee ${what}] picture diff ${diff.toFixed(1)}, switches ${JSON.stringify(switches)}, rotation worst gap ${g.worst} ms`);
+			console.log(`[e2ee ${what}] picture diff ${diff.toFixed(1)}, frames shown ${shown} of ${sent} sent in 2 s, switches ${JSON.stringify(switches)}, rotation worst gap ${g.worst} ms`);
 		} finally {
 			for (const p of [a, b, c]) {
 				await p.close();

@@ -35,9 +35,10 @@ function bigEndian(n, len) {
 
 /**
  * The SFrame header of (KID, CTR): a config byte X|K|Y|C, then the KID's bytes when it does
- * not fit in K (values 0–7 do), then the CTR's likewise.
+ * not fit in K (values 0–7 do), then the CTR's likewise — in `ctrLength` bytes when given
+ * (leading zeros; the header stays valid: a receiver reads C+1 bytes whatever their value).
  */
-export function encodeHeader(kid, ctr) {
+export function encodeHeader(kid, ctr, { ctrLength } = {}) {
 	const k = BigInt(kid);
 	const c = BigInt(ctr);
 	const bytes = [0];
@@ -48,10 +49,16 @@ export function encodeHeader(kid, ctr) {
 		bytes[0] |= 0x80 | ((kb.length - 1) << 4);
 		bytes.push(...kb);
 	}
-	if (c < 8n) {
+	if (c < 8n && !ctrLength) {
 		bytes[0] |= Number(c);
 	} else {
-		const cb = minimalBytes(c);
+		let cb = minimalBytes(c);
+		if (ctrLength) {
+			if (ctrLength < cb.length || ctrLength > 8) {
+				throw new RangeError(`a CTR of ${cb.length} bytes cannot be written in ${ctrLength}`);
+			}
+			cb = [...new Array(ctrLength - cb.length).fill(0), ...cb];
+		}
 		bytes[0] |= 0x08 | (cb.length - 1);
 		bytes.push(...cb);
 	}
@@ -133,10 +140,11 @@ function concat(...parts) {
 
 /**
  * Encrypts `plaintext` under (`kid`, `ctr`) with { key, salt } from deriveKeySalt; `metadata`
- * is authenticated, not encrypted, and not included. Returns header || ciphertext || tag.
+ * is authenticated, not encrypted, and not included; `headerOptions` go to encodeHeader.
+ * Returns header || ciphertext || tag.
  */
-export async function encrypt({ key, salt }, kid, ctr, plaintext, metadata = new Uint8Array(0)) {
-	const header = encodeHeader(kid, ctr);
+export async function encrypt({ key, salt }, kid, ctr, plaintext, metadata = new Uint8Array(0), headerOptions = {}) {
+	const header = encodeHeader(kid, ctr, headerOptions);
 	const ct = await subtle().encrypt(
 		{ name: 'AES-GCM', iv: nonce(salt, ctr), additionalData: concat(header, metadata), tagLength: NT * 8 },
 		key,

@@ -30,6 +30,28 @@ async function addKey(kid, raw) {
 	}
 }
 
+// vp8FrameTypeBit: a receiving Chromium reads the first byte of a VP8 RTP payload after the
+// payload descriptor — in whole-frame mode, the first byte of our ciphertext frame — as the VP8
+// frame tag before the frame reaches the decrypting transform: bit 0 clear means "keyframe".
+// Measured (Chromium 156, VP8 simulcast with three temporal layers through the SFU): with that
+// bit left to chance (a random IV) or always clear (an SFrame header whose CTR is 5 bytes
+// long), Chromium took upper-temporal-layer frames for keyframes and dropped them — it decoded
+// 5 of 20 frames a second; with the bit set to the real frame type, 20 of 20. So the bit says
+// the frame type (which the SFU infers anyway) and nothing else of the frame is readable:
+// 'iv-prefix' sets it in the IV's first byte, 'sframe' chooses the CTR's encoded length so that
+// the header's first byte (whose bit 0 is the low bit of C = length − 1) carries it.
+function ctrLengthFor(ctr, key) {
+	let len = 1;
+	while (len < 8 && ctr >= 1n << BigInt(8 * len)) {
+		len++;
+	}
+	// C = len − 1; bit 0 of the config byte must be 0 for a keyframe, 1 for a delta frame.
+	if (((len - 1) & 1) !== (key ? 0 : 1)) {
+		len++;
+	}
+	return len;
+}
+
 function randomStart() {
 	const b = crypto.getRandomValues(new Uint8Array(5));
 	return b.reduce((v, x) => (v << 8n) | BigInt(x), 0n);
@@ -65,6 +87,10 @@ function makeTransform({ role, kind, format = 'sframe', clearPrefix = false }) {
 					let out;
 					if (format === 'iv-prefix') {
 						const iv = crypto.getRandomValues(new Uint8Array(NN));
+						if (kind === 'video') {
+							// See vp8FrameTypeBit: 95 random bits are left, ample for random IVs.
+							iv[0] = (iv[0] & 0xfe) | (frame.type === 'key' ? 0 : 1);
+						}
 						out = concat(iv, new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, k.aes, data)));
 					} else {
 						const n = Math.min(clearBytes(kind, frame, clearPrefix), data.length);
@@ -73,7 +99,9 @@ function makeTransform({ role, kind, format = 'sframe', clearPrefix = false }) {
 						const ctr = counters.get(sendKid) ?? randomStart();
 						counters.set(sendKid, ctr + 1n);
 						const prefix = data.subarray(0, n);
-						out = concat(prefix, await encrypt(k.derived, sendKid, ctr, data.subarray(n), prefix));
+						// Whole-frame VP8: see vp8FrameTypeBit. The CTR's length sets bit 0.
+						const headerOptions = n === 0 && kind === 'video' ? { ctrLength: ctrLengthFor(ctr, frame.type === 'key') } : {};
+						out = concat(prefix, await encrypt(k.derived, sendKid, ctr, data.subarray(n), prefix, headerOptions));
 					}
 					frame.data = out.buffer;
 					stats.encrypted++;

@@ -175,6 +175,7 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 		receiveStats: () => page.evaluate(() => window.pw.receiveStats()),
 		e2ee: opts => page.evaluate(o => window.pw.e2ee(o), opts),
 		sendWidths: () => page.evaluate(() => window.pw.sendWidths()),
+		framesSent: () => page.evaluate(() => window.pw.framesSent()),
 		e2eeStats: () => page.evaluate(() => window.pw.e2eeStats()),
 		framesSince: (id, since) => page.evaluate(([i, s]) => window.pw.framesSince(i, s), [id, since]),
 		thumbnail: id => page.evaluate(i => window.pw.thumbnail(i), id),
