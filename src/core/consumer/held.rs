@@ -40,7 +40,7 @@ impl Consumer {
     /// Whether the consumer waits for a keyframe of producer encoding `encoding` (its
     /// outgoing stream `si`): a simulcast consumer switching to it, or any consumer that
     /// needs a keyframe to start or resume.
-    pub(super) fn waits_for_keyframe(&mut self, now: Instant, si: usize, encoding: usize) -> bool {
+    fn waits_for_keyframe(&mut self, now: Instant, si: usize, encoding: usize) -> bool {
         let required = self.streams[si].keyframe_required;
         match &mut self.ctype {
             ConsumerType::Simulcast(sim) => {
@@ -50,8 +50,35 @@ impl Consumer {
         }
     }
 
+    /// For a packet of a whole-frame encrypted stream (`src.blind` set): holds it if the
+    /// consumer waits for a keyframe of its stream (true: it is not forwarded now); else lets go
+    /// of what it held from an earlier wait on that stream.
+    pub(super) fn held_while_waiting(
+        &mut self,
+        now: Instant,
+        si: usize,
+        src: &SourcePacket<'_>,
+    ) -> bool {
+        let Some(mark) = src.blind else {
+            return false;
+        };
+        if self.waits_for_keyframe(now, si, src.encoding) {
+            self.hold(now, src, mark);
+            return true;
+        }
+        // No longer waiting on this stream (switched, or the target moved): let go of it.
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|h| h.waiting_since.is_some_and(|(e, _)| e == src.encoding))
+        {
+            self.held = None;
+        }
+        false
+    }
+
     /// Keeps a copy of a packet of the frame it waits on (see `Held`).
-    pub(super) fn hold(&mut self, now: Instant, src: &SourcePacket<'_>, mark: blind::Mark) {
+    fn hold(&mut self, now: Instant, src: &SourcePacket<'_>, mark: blind::Mark) {
         let h = self.held.get_or_insert_with(Default::default);
         let ts = src.view.timestamp();
         if h.waiting_since.is_none_or(|(e, _)| e != src.encoding) {

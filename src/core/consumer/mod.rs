@@ -128,7 +128,7 @@ pub struct SourcePacket<'a> {
     /// The producer's last sender report per encoding.
     pub sender_reports: &'a [Option<SrPoint>],
     /// For a whole-frame encrypted VP8/H264 stream: where the packet sits in its frame and
-    /// whether that frame was inferred to be a keyframe (`producer::blind`).
+    /// whether that frame was inferred to be a keyframe (`codecs::blind`).
     pub blind: Option<blind::Mark>,
 }
 
@@ -577,11 +577,7 @@ impl Consumer {
         }
         let codec_kind = codec.kind;
         let vp8 = codec_kind == CodecKind::Vp8;
-        if let Some(mark) = src
-            .blind
-            .filter(|_| self.waits_for_keyframe(now, si, src.encoding))
-        {
-            self.hold(now, src, mark);
+        if src.blind.is_some() && self.held_while_waiting(now, si, src) {
             return false;
         }
         let st = &mut self.streams[si];
