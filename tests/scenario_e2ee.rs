@@ -301,16 +301,26 @@ fn run(cvo: bool, flat: bool, seed: u64) -> Outcome {
     o
 }
 
+/// Prints a run's figures and checks it made its switches; returns the sorted latencies.
+fn summary(label: &str, o: &Outcome) -> Vec<Duration> {
+    let mut l = o.latencies.clone();
+    l.sort();
+    assert!(
+        o.switches >= 20 && !l.is_empty(),
+        "{label}: {} switches",
+        o.switches
+    );
+    println!(
+        "{label}: {} switches, {} on a non-keyframe, {} undecodable frames, {} PLIs; latency min {:?} median {:?} max {:?}",
+        o.switches, o.wrong, o.undecodable, o.plis, l[0], l[l.len() / 2], l[l.len() - 1]
+    );
+    l
+}
+
 fn check(cvo: bool) {
     for seed in [3, 11] {
         let o = run(cvo, false, seed);
-        let mut l = o.latencies.clone();
-        l.sort();
-        println!(
-            "cvo {cvo} seed {seed}: {} switches, {} on a non-keyframe, {} undecodable frames, {} PLIs; latency min {:?} median {:?} max {:?}",
-            o.switches, o.wrong, o.undecodable, o.plis, l[0], l[l.len() / 2], l[l.len() - 1]
-        );
-        assert!(o.switches >= 20, "{} switches", o.switches);
+        let l = summary(&format!("cvo {cvo} seed {seed}"), &o);
         assert_eq!(o.latencies.len(), o.switches);
         assert_eq!(o.wrong, 0, "switches on a non-keyframe");
         assert_eq!(o.undecodable, 0);
@@ -335,13 +345,7 @@ fn keyframes_that_look_like_any_frame_still_switch_after_the_deadline() {
     // starts at a base-layer frame, and the receiver's PLI brings a keyframe it decodes.
     for seed in [3, 11] {
         let o = run(false, true, seed);
-        let mut l = o.latencies.clone();
-        l.sort();
-        println!(
-            "flat seed {seed}: {} switches, {} on a non-keyframe, {} undecodable frames, {} PLIs; latency min {:?} median {:?} max {:?}",
-            o.switches, o.wrong, o.undecodable, o.plis, l[0], l[l.len() / 2], l[l.len() - 1]
-        );
-        assert!(o.switches >= 20, "{} switches", o.switches);
+        let l = summary(&format!("flat seed {seed}"), &o);
         assert!(l[l.len() - 1] <= Duration::from_millis(1600), "{l:?}");
         // Each wrong start costs the frames of one PLI round trip (40 ms here), a few.
         assert!(
