@@ -203,18 +203,22 @@ impl Graph {
                 }
             }
         }
-        let orientation = view
-            .extension(p.ext_ids[ExtUri::VideoOrientation as usize])
-            .and_then(|v| v.first().copied());
-        let blind = p.blind_mark(
-            now,
-            &acc,
-            is_rtx,
-            view.timestamp(),
-            view.marker(),
-            &view.buf[acc.payload_off..view.payload_off + view.payload_len],
-            orientation,
-        );
+        // Whole-frame encrypted producers only (the hot path of every other skips this).
+        let blind = p.e2ee.is_some().then(|| {
+            let orientation = view
+                .extension(p.ext_ids[ExtUri::VideoOrientation as usize])
+                .and_then(|v| v.first().copied());
+            p.blind_mark(
+                now,
+                &acc,
+                is_rtx,
+                view.timestamp(),
+                view.marker(),
+                &view.buf[acc.payload_off..view.payload_off + view.payload_len],
+                orientation,
+            )
+        });
+        let blind = blind.flatten();
         if p.paused {
             return;
         }
