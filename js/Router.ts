@@ -11,7 +11,9 @@ import type { RtpObserver } from './RtpObserver';
 import { AudioLevelObserver, AudioLevelObserverOptions } from './AudioLevelObserver';
 import { ActiveSpeakerObserver, ActiveSpeakerObserverOptions } from './ActiveSpeakerObserver';
 import type { Producer } from './Producer';
+import { Recorder, RecorderOptions } from './Recorder';
 import * as ortc from './ortc';
+import { resolve as resolvePath } from 'node:path';
 import * as utils from './utils';
 import { UnsupportedError, NotFoundError } from './errors';
 import type { RtpCapabilities } from './rtpParametersTypes';
@@ -46,6 +48,7 @@ export type RouterObserverEvents = {
 	close: [];
 	newtransport: [Transport];
 	newrtpobserver: [any];
+	newrecorder: [Recorder];
 };
 
 export type RouterObserver = EnhancedEventEmitter<RouterObserverEvents>;
@@ -60,6 +63,7 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		readonly #producers = new Map<string, Producer>();
 	readonly #dataProducers = new Map<string, import('./DataProducer').DataProducer>();
 	readonly #rtpObservers = new Map<string, RtpObserver<any, any, any>>();
+	readonly #recorders = new Map<string, Recorder<any>>();
 	// Pipe transport pairs towards other routers, by the other router's id.
 	readonly #pipePairs = new Map<string, Promise<Record<string, PipeTransport>>>();
 	readonly #observer: RouterObserver = new EnhancedEventEmitter();
@@ -123,6 +127,10 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		this.#closed = true;
 		this.#channel.request('worker.closeRouter', '', { routerId: this.id }).catch(() => {});
 		this.#closeChildren();
+		for (const r of this.#recorders.values()) {
+			r.routerClosed();
+		}
+		this.#recorders.clear();
 		this.emit('@close');
 		this.#observer.safeEmit('close');
 	}
@@ -135,6 +143,10 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		logger.debug('workerClosed()');
 		this.#closed = true;
 		this.#closeChildren();
+		for (const r of this.#recorders.values()) {
+			r.workerClosed();
+		}
+		this.#recorders.clear();
 		this.safeEmit('workerclose');
 		this.#observer.safeEmit('close');
 	}
@@ -510,6 +522,46 @@ export class Router<RouterAppData extends AppData = AppData> extends EnhancedEve
 		const o = new ActiveSpeakerObserver<T>(this.#observerOptions(rtpObserverId, appData));
 		this.#registerRtpObserver(o);
 		return o;
+	}
+
+	/**
+	 * Records producers of this router to a WebM / Matroska file written by the worker thread
+	 * (an extension to mediasoup's API; see the README's "Recording").
+	 */
+	async createRecorder<T extends AppData = AppData>({ producerIds, path, appData }: RecorderOptions<T>): Promise<Recorder<T>> {
+		logger.debug('createRecorder()');
+		if (typeof path !== 'string' || path.length === 0) {
+			throw new TypeError('missing path');
+		}
+		if (!Array.isArray(producerIds) || producerIds.length === 0) {
+			throw new TypeError('missing producerIds');
+		}
+		if (new Set(producerIds).size !== producerIds.length) {
+			throw new TypeError('duplicate id in producerIds');
+		}
+		for (const id of producerIds) {
+			if (typeof id !== 'string') {
+				throw new TypeError('producerIds must be strings');
+			}
+			if (!this.#producers.has(id)) {
+				throw new NotFoundError(`Producer not found [producerId:${id}]`);
+			}
+		}
+		utils.checkAppData(appData);
+		const recorderId = utils.generateUUIDv4();
+		const absolute = resolvePath(path);
+		await this.#channel.request('router.createRecorder', this.id, { recorderId, path: absolute, producerIds });
+		const r = new Recorder<T>({
+			internal: { routerId: this.id, recorderId },
+			channel: this.#channel,
+			path: absolute,
+			producerIds: [...producerIds],
+			appData,
+		});
+		this.#recorders.set(recorderId, r);
+		r.on('@close', () => this.#recorders.delete(recorderId));
+		this.#observer.safeEmit('newrecorder', r);
+		return r;
 	}
 
 	#observerOptions<T>(rtpObserverId: string, appData?: T) {

@@ -24,6 +24,7 @@ export * from './DataConsumer';
 export * from './RtpObserver';
 export * from './AudioLevelObserver';
 export * from './ActiveSpeakerObserver';
+export * from './Recorder';
 export * from './errors';
 export type * from './compatTypes';
 export { EnhancedEventEmitter } from './enhancedEvents';

@@ -1,7 +1,7 @@
 //! The core's layout stays as README's architecture section draws it: `worker.rs` dispatches
 //! and stays small, no core file grows past 1,000 lines, nothing in the core reaches the io
 //! driver or the binding, nothing imports `worker.rs`, and the class modules (transports,
-//! producer, consumers, data, observers) import neither each other nor the router: effects
+//! producer, consumers, data, observers, recorder) import neither each other nor the router: effects
 //! between objects go through the router.
 
 use std::fs;
@@ -39,7 +39,14 @@ fn core_layout_and_layering() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
     let mut files = Vec::new();
     rust_files(&root, &mut files);
-    let classes = ["transport", "producer", "consumer", "data", "observers"];
+    let classes = [
+        "transport",
+        "producer",
+        "consumer",
+        "data",
+        "observers",
+        "recorder",
+    ];
     for f in &files {
         let src = fs::read_to_string(f).unwrap();
         let rel = f.strip_prefix(&root).unwrap().to_string_lossy().to_string();

@@ -8,6 +8,7 @@
 
 use crate::core::log::{LogFilter, LogLevel};
 use crate::core::message::{CoreError, Output};
+use crate::core::recorder::OpenSink;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -42,6 +43,8 @@ pub struct Ctx {
     rng: u64,
     pub drops: Drops,
     pub log_filter: LogFilter,
+    /// Opens recording files (the io layer's; None where the engine has no file system).
+    pub open_sink: Option<OpenSink>,
 }
 
 impl Ctx {
@@ -55,6 +58,7 @@ impl Ctx {
             rng: seed | 1,
             drops: Drops::default(),
             log_filter: LogFilter::default(),
+            open_sink: None,
         }
     }
 
@@ -69,6 +73,12 @@ impl Ctx {
     /// Unix time of `at`, in milliseconds.
     pub fn unix_ms_at(&self, at: Instant) -> u64 {
         (self.anchor_unix + at.duration_since(self.anchor)).as_millis() as u64
+    }
+
+    /// Wall-clock time of `at` on the NTP scale, in milliseconds (sender reports' clock).
+    pub fn ntp_ms_at(&self, at: Instant) -> f64 {
+        let t = self.anchor_unix + at.saturating_duration_since(self.anchor);
+        (t.as_secs_f64() + NTP_UNIX_OFFSET as f64) * 1000.0
     }
 
     pub fn unix_ms(&self) -> u64 {

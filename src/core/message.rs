@@ -53,6 +53,12 @@ impl CoreError {
             reason: reason.into(),
         }
     }
+    pub fn unsupported(reason: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Unsupported,
+            reason: reason.into(),
+        }
+    }
     pub fn not_found(reason: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::NotFound,

@@ -13,6 +13,7 @@ pub mod log;
 pub mod message;
 pub mod observers;
 pub mod producer;
+pub mod recorder;
 pub mod router;
 pub mod rtcp;
 pub mod rtp;

@@ -133,6 +133,7 @@ impl Engine {
                         transports: Vec::new(),
                         producers: Vec::new(),
                         observers: Vec::new(),
+                        recorders: Vec::new(),
                     },
                 );
                 Ok(Value::Null)
@@ -242,6 +243,22 @@ impl Engine {
                     .observer_ids
                     .require(h, "RtpObserver", "rtpObserverId")?;
                 self.graph.observer_request(k, m, d)
+            }
+            "router.createRecorder" => self.graph.create_recorder(&mut self.ctx, h, d),
+            "router.closeRecorder" => {
+                let id = str_field(d, "recorderId")?;
+                let k = self
+                    .graph
+                    .recorder_ids
+                    .require(id, "Recorder", "recorderId")?;
+                Ok(self.graph.finish_recorder(&mut self.ctx, k, false))
+            }
+            m if m.starts_with("recorder.") => {
+                let k = self
+                    .graph
+                    .recorder_ids
+                    .require(h, "Recorder", "recorderId")?;
+                Ok(self.graph.recorders[&k].stats())
             }
             "router.closeTransport" => {
                 let id = str_field(d, "transportId")?;
@@ -459,6 +476,12 @@ impl Engine {
 
     // ---------------------------------------------------------------- timers
 
+    /// The worker closes: recordings are finalised before the thread ends.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.ctx.now = now;
+        self.graph.finish_all_recorders(&mut self.ctx);
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ctx.now = now;
         if now < self.next_tick {
@@ -477,6 +500,7 @@ impl Engine {
         self.graph.tick_observers(&mut self.ctx, now);
         self.graph.tick_sctp(&mut self.ctx, now);
         self.graph.tick_bwe(&mut self.ctx, now);
+        self.graph.tick_recorders(&mut self.ctx, now);
         if now >= self.next_tcc {
             self.next_tcc = now + TCC_INTERVAL;
             self.graph.send_tcc_feedback(&mut self.ctx);

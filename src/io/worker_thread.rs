@@ -111,12 +111,13 @@ pub fn spawn(settings: WorkerSettings, mut emit: Emit) -> Result<WorkerHandle, S
         .spawn(move || {
             let mut seed = [0u8; 8];
             let _ = openssl::rand::rand_bytes(&mut seed);
-            let engine = Engine::new(
+            let mut engine = Engine::new(
                 Instant::now(),
                 SystemTime::now(),
                 cert,
                 u64::from_le_bytes(seed),
             );
+            engine.ctx.open_sink = Some(crate::io::files::open);
             let mut lp = Loop {
                 poll,
                 rx,
@@ -233,9 +234,12 @@ impl Loop {
             loop {
                 match self.rx.try_recv() {
                     Ok(Command::Request(r)) => self.on_request(r, emit),
-                    Ok(Command::Close) => return,
+                    Ok(Command::Close) | Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        // Recordings are finalised before the thread ends.
+                        self.engine.shutdown(Instant::now());
+                        return;
+                    }
                     Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
                 }
             }
             self.engine.handle_timeout(Instant::now());

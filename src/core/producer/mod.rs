@@ -103,6 +103,8 @@ pub struct Producer {
     pub sender_reports: Vec<Option<SrPoint>>,
     /// RTP observers (audio level, active speaker) this producer feeds.
     pub observers: Vec<u32>,
+    /// Recorders writing this producer.
+    pub recorders: Vec<u32>,
     /// Last urn:3gpp:video-orientation byte seen (to report changes only).
     pub video_orientation: Option<u8>,
     /// The sender encrypts its frames end to end (`e2ee` option): their payload is not read.
@@ -235,6 +237,7 @@ impl Producer {
             created: now,
             last_scores: Vec::new(),
             observers: Vec::new(),
+            recorders: Vec::new(),
             sender_reports: vec![None; n],
             video_orientation: None,
             e2ee,
@@ -501,6 +504,10 @@ impl Producer {
             s.last_sr = Some(((ntp >> 16) as u32, now));
             s.update_score();
             self.sender_reports[i] = Some(SrPoint { ntp, rtp_ts });
+        } else if let Some(i) = self.encodings.iter().position(|e| e.ssrc == Some(ssrc)) {
+            // A signalled SSRC whose first report came before its first packet (FFmpeg sends
+            // one then, the next 5 s later): its time mapping holds all the same.
+            self.sender_reports[i] = Some(SrPoint { ntp, rtp_ts });
         }
     }
 
@@ -748,6 +755,7 @@ mod tests {
             last_scores: vec![],
             trace_types: vec![],
             observers: vec![],
+            recorders: vec![],
             sender_reports: vec![None],
             video_orientation: None,
             e2ee: None,

@@ -14,6 +14,7 @@ mod bwe;
 mod data;
 mod media;
 mod observers;
+mod recorders;
 mod rtp;
 
 use crate::core::consumer::Consumer;
@@ -24,6 +25,7 @@ use crate::core::ids::IdMap;
 use crate::core::message::{CoreError, Output};
 use crate::core::observers::RtpObserver;
 use crate::core::producer::Producer;
+use crate::core::recorder::Recorder;
 use crate::core::transport::webrtc_server::WebRtcServer;
 use crate::core::transport::{Flavor, LocalSocket, Plain, Transport, WebRtc};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -34,6 +36,7 @@ pub struct Router {
     pub transports: Vec<u32>,
     pub producers: Vec<String>,
     pub observers: Vec<u32>,
+    pub recorders: Vec<u32>,
 }
 
 pub struct Graph {
@@ -52,6 +55,8 @@ pub struct Graph {
     pub data_producer_ids: IdMap,
     pub data_consumers: HashMap<u32, DataConsumer>,
     pub data_consumer_ids: IdMap,
+    pub recorders: HashMap<u32, Recorder>,
+    pub recorder_ids: IdMap,
     /// Sockets (and their TCP connections) of WebRtcServers.
     pub server_sockets: HashMap<u32, u32>,
     /// TCP connection → the listening socket that accepted it.
@@ -83,6 +88,8 @@ impl Graph {
             data_producer_ids: IdMap::default(),
             data_consumers: HashMap::default(),
             data_consumer_ids: IdMap::default(),
+            recorders: HashMap::default(),
+            recorder_ids: IdMap::default(),
             server_sockets: HashMap::default(),
             conn_listener: HashMap::default(),
             socket_owner: HashMap::default(),
@@ -100,6 +107,9 @@ impl Graph {
             if let Some(o) = self.observers.remove(&o) {
                 self.observer_ids.remove(&o.id);
             }
+        }
+        for k in r.recorders {
+            self.finish_recorder(ctx, k, true);
         }
         for t in r.transports {
             self.close_transport(ctx, t);
@@ -301,6 +311,7 @@ impl Graph {
                 o.remove_producer(k);
             }
         }
+        self.recorders_lose_producer(ctx, k, &p.recorders);
         if let Some(t) = self.transports.get_mut(&p.transport) {
             t.producers.retain(|x| *x != k);
             t.ssrc_map.retain(|_, v| *v != k);

@@ -82,6 +82,7 @@ impl Graph {
             producers,
             consumers,
             observers,
+            recorders,
             ..
         } = self;
         let Some(t) = transports.get_mut(&tk) else {
@@ -313,8 +314,33 @@ impl Graph {
                 ctx.recycle(out);
             }
         }
+        // Recorders of this producer (rare: nothing is allocated unless one asks for a keyframe).
+        let mut recorder_requests: Vec<(u32, usize)> = Vec::new();
+        for rk in &p.recorders {
+            if let Some(r) = recorders.get_mut(rk) {
+                let payload =
+                    &src.view.buf[src.payload_off..src.view.payload_off + src.view.payload_len];
+                let sr = src.sender_reports.get(src.encoding).copied().flatten();
+                r.packet(
+                    now,
+                    pk,
+                    src.encoding,
+                    src.seq,
+                    src.view.timestamp(),
+                    src.view.marker(),
+                    src.keyframe,
+                    payload,
+                    sr,
+                    &|at| ctx.ntp_ms_at(at),
+                );
+                recorder_requests.extend(r.take_keyframe_requests());
+            }
+        }
         for ck in keyframe_for {
             self.request_keyframe_for(ctx, ck);
+        }
+        for (pk, e) in recorder_requests {
+            self.send_keyframe_request(ctx, pk, Some(e), false);
         }
     }
 
