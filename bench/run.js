@@ -202,7 +202,7 @@ async function buildRoom(sfu, kind, senders, subs) {
 	const srtpProfile = await session.connect();
 	global.gc?.();
 	const rssPerConsumerKiB = measured ? (rssBytes(worker.pid) - rss0) / 1024 / measured : null;
-	return { worker, session, subs, senders, consumers, rssPerConsumerKiB, srtpProfile };
+	return { worker, router, producers, session, subs, senders, consumers, rssPerConsumerKiB, srtpProfile };
 }
 
 function closeRoom(room) {
@@ -489,6 +489,44 @@ async function srtpInSfu(sfu) {
 	}
 }
 
+/**
+ * A recorder's cost: two one→10 plain rooms, one with a recorder writing its producer to a WebM
+ * file in the temp dir (started and past its start-up wait before measuring), alternated at the
+ * same rate; the median of the per-round differences in worker CPU per forwarded packet, times
+ * ten: per recorded packet. Null for a module without createRecorder() (mediasoup).
+ */
+async function recorderCost(sfu) {
+	const K = 10;
+	const subs = Array.from({ length: K }, () => [0]);
+	const plain = await buildRoom(sfu, 'plain', 1, subs);
+	if (typeof plain.router.createRecorder !== 'function') {
+		closeRoom(plain);
+		return null;
+	}
+	const recorded = await buildRoom(sfu, 'plain', 1, subs);
+	const file = path.join(os.tmpdir(), `peerwave-bench-${process.pid}.webm`);
+	const rate = FIXED_OUT;
+	try {
+		const recorder = await recorded.router.createRecorder({ producerIds: [recorded.producers[0].id], path: file });
+		// The recorder holds frames until the sender's first report or 5.5 s (the loadgen sends none).
+		while ((await recorder.getStats())[0].bytesWritten === 0) {
+			await measure([recorded], rate / 4);
+		}
+		const diffs = [];
+		for (let i = 0; i < ROUNDS + 1; i++) {
+			const p = await measure([plain], rate);
+			const r = await measure([recorded], rate);
+			diffs.push((r.cpuUsPerPacket - p.cpuUsPerPacket) * K);
+		}
+		const summary = await recorder.stop();
+		return { usPerRecordedPacket: median(diffs), rounds: diffs.length, outPps: rate, K, fileBytes: summary.bytes, framesWritten: summary.tracks[0].framesWritten };
+	} finally {
+		closeRoom(plain);
+		closeRoom(recorded);
+		fs.rmSync(file, { force: true });
+	}
+}
+
 /** SRTP alone: one AES-GCM protect + unprotect of a packet of the bench's size, in the loadgen. */
 async function srtpAlone(profile) {
 	const c = child(['srtp', '--profile', profile, '--size', String(SIZE)]);
@@ -556,6 +594,7 @@ async function main() {
 	for (const s of results) s.rssPerConsumerKiB = memory[s.transport === 'plain' ? 'plain' : 'webrtc'].rssPerConsumerKiB;
 	const srtpSfu = only ? null : await srtpInSfu(sfu);
 	const srtp = srtpSfu ? await srtpAlone(srtpSfu.profile) : null;
+	const recorder = only ? null : await recorderCost(sfu);
 
 	const f = (n, d = 2) => (n === null || n === undefined ? '-' : Number(n).toFixed(d));
 	const knee = x => `${x.kneeOutPps}${x.kneeGeneratorBound ? '*' : ''}`;
@@ -591,6 +630,11 @@ async function main() {
 			`SRTP: ${srtp.profile} protect + unprotect alone ${f(srtp.usPerPacket)} µs; in the SFU (one→1 plain+SRTP − plain, median of ${srtpSfu.rounds} alternations at ${srtpSfu.outPps}/s) ${f(srtpSfu.usPerPacket)} µs/pkt = ${f(srtpSfu.usPerPacket / srtp.usPerPacket)}×`
 		);
 	}
+	if (recorder) {
+		console.log(
+			`recorder on one→10 plain (with − without, median of ${recorder.rounds} alternations at ${recorder.outPps}/s): ${f(recorder.usPerRecordedPacket)} µs per recorded packet (${recorder.framesWritten} frames, ${(recorder.fileBytes / 1e6).toFixed(1)} MB written)`
+		);
+	}
 	console.log(
 		`memory per consumer (own transport, connected; ${MEMORY_K} in a fresh process): plain ${f(memory.plain.rssPerConsumerKiB, 1)} KiB, webrtc ${f(memory.webrtc.rssPerConsumerKiB, 1)} KiB`
 	);
@@ -605,6 +649,7 @@ async function main() {
 		controlPlane: cp,
 		srtpAlone: srtp,
 		srtpInSfu: srtpSfu,
+		recorder,
 		memory,
 	};
 	if (jsonFile) fs.writeFileSync(jsonFile, JSON.stringify(result, null, 2));

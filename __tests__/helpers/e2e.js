@@ -112,7 +112,7 @@ function transportParams(t) {
  * A browser peer with a send and a receive WebRtcTransport on `router`; its page's
  * mediasoup-client talks to the router through exposed functions.
  */
-async function openPeer(browser, url, router, transportOptions = { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] }, { connectDelayMs = 0, e2ee = false } = {}) {
+async function openPeer(browser, url, router, transportOptions = { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] }, { connectDelayMs = 0, e2ee = false, sendCandidates } = {}) {
 	const context = await browser.newContext();
 	const page = await context.newPage();
 	const transports = new Map();
@@ -149,7 +149,10 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 	const recv = await router.createWebRtcTransport(transportOptions);
 	transports.set(send.id, send);
 	transports.set(recv.id, recv);
-	await page.evaluate(p => window.pw.createSendTransport(p), { ...transportParams(send), e2ee });
+	// `sendCandidates` may point the send transport's candidates elsewhere (a lossy relay).
+	const sendParams = transportParams(send);
+	if (sendCandidates) sendParams.iceCandidates = await sendCandidates(sendParams.iceCandidates);
+	await page.evaluate(p => window.pw.createSendTransport(p), { ...sendParams, e2ee });
 	await page.evaluate(p => window.pw.createRecvTransport(p), { ...transportParams(recv), e2ee });
 	return {
 		page,

@@ -142,19 +142,24 @@ async function probe(file) {
 }
 
 /**
- * Decodes every frame of the file: the decoder's errors (empty when all decode), the number of
- * video frames decoded and the last video frame's time.
+ * Decodes every frame of the file: the decoder's errors (empty when all decode), warnings of
+ * timestamps that go backwards, the number of video frames decoded and the last one's time.
  */
 async function decode(file) {
 	const r = await run('ffmpeg', ['-v', 'error', '-i', file, '-map', '0', '-f', 'null', '-']);
-	const errors = r.stderr.split('\n').filter(l => l.trim());
+	const lines = r.stderr.split('\n').filter(l => l.trim());
+	// Timestamps going backwards (FFmpeg's own RTP input re-bases them at each sender report):
+	// the file plays, but its muxer complains. Kept apart from decoding errors.
+	const dts = l => /non monotonically increasing dts|Last message repeated/.test(l);
+	const errors = lines.filter(l => !dts(l));
+	const dtsWarnings = lines.filter(dts);
 	const f = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0', file]);
 	const times = f.stdout
 		.split('\n')
 		.filter(l => l.trim() !== '')
 		.map(l => Number(l.split(',')[0]))
 		.filter(Number.isFinite);
-	return { code: r.code, errors, videoFrames: times.length, lastVideoTime: times.length ? Math.max(...times) : 0 };
+	return { code: r.code, errors, dtsWarnings, videoFrames: times.length, lastVideoTime: times.length ? Math.max(...times) : 0 };
 }
 
 /** Times (s) where the picture turns bright, and where the audio turns loud. */

@@ -97,7 +97,9 @@ impl Recorder {
         wall_ms: &dyn Fn(Instant) -> f64,
     ) {
         for t in self.tracks.iter_mut().filter(|t| t.producer == producer) {
-            t.packet(now, encoding, seq, ts, marker, keyframe, payload, sr);
+            t.packet(
+                now, encoding, seq, ts, marker, keyframe, payload, sr, wall_ms,
+            );
         }
         self.write_ready(now, wall_ms, false);
     }
@@ -137,6 +139,9 @@ impl Recorder {
             for i in 0..self.tracks.len() {
                 let t = &mut self.tracks[i];
                 if t.number.is_none() {
+                    // Not in the file (it was not ready when the file started): nothing of
+                    // it is kept.
+                    t.pending.clear();
                     continue;
                 }
                 let Some(f) = t.pending.front() else {
@@ -145,8 +150,8 @@ impl Recorder {
                     }
                     continue;
                 };
-                let (rtp, arrival) = (f.rtp, f.arrival);
-                let ms = t.wall_ms(rtp, wall_ms(arrival));
+                let (rtp, arrival, fixed) = (f.rtp, f.arrival, f.wall);
+                let ms = fixed.unwrap_or_else(|| t.wall_ms(rtp, wall_ms(arrival)));
                 if best.is_none_or(|(_, b)| ms < b) {
                     best = Some((i, ms));
                 }

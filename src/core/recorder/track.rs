@@ -33,6 +33,8 @@ pub struct Frame {
     pub arrival: Instant,
     pub key: bool,
     pub data: Vec<u8>,
+    /// Its wall-clock time, once fixed (frames of an earlier run of another encoding).
+    pub wall: Option<f64>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -193,6 +195,7 @@ impl Track {
         keyframe: bool,
         payload: &[u8],
         sr: Option<SrPoint>,
+        wall_ms: &dyn Fn(Instant) -> f64,
     ) {
         if self.ended || encoding >= self.seen.len() {
             return;
@@ -212,7 +215,7 @@ impl Track {
                 if self.encoding.is_some() && !keyframe {
                     self.ask_keyframe(now, want);
                 } else {
-                    self.start_run(encoding);
+                    self.start_run(encoding, wall_ms);
                     if !keyframe {
                         self.ask_keyframe(now, want);
                     }
@@ -222,7 +225,7 @@ impl Track {
                 return;
             }
         } else if self.encoding.is_none() {
-            self.start_run(encoding);
+            self.start_run(encoding, wall_ms);
         } else if self.encoding != Some(encoding) {
             return;
         }
@@ -246,8 +249,21 @@ impl Track {
         self.release(now);
     }
 
-    /// A new run of one encoding: its sequence numbers, timestamps and clock mapping.
-    fn start_run(&mut self, encoding: usize) {
+    /// A new run of one encoding: its sequence numbers, timestamps and clock mapping. Frames
+    /// of the previous run still waiting keep their place in time (once the file started;
+    /// before, the new run's keyframe is where the file will start).
+    fn start_run(&mut self, encoding: usize, wall_ms: &dyn Fn(Instant) -> f64) {
+        if self.number.is_some() {
+            let mut pending = std::mem::take(&mut self.pending);
+            for f in &mut pending {
+                if f.wall.is_none() {
+                    f.wall = Some(self.wall_ms(f.rtp, wall_ms(f.arrival)));
+                }
+            }
+            self.pending = pending;
+        } else {
+            self.pending.clear();
+        }
         self.encoding = Some(encoding);
         self.reorder.clear();
         self.next = None;
@@ -351,6 +367,7 @@ impl Track {
             arrival: self.frame_arrival.unwrap_or(now),
             key: key || !self.video,
             data,
+            wall: None,
         });
     }
 
@@ -432,8 +449,28 @@ mod tests {
         );
         let ms = |n| t0 + Duration::from_millis(n);
         // Frame 1 (key, seq 10–11) arrives 11 first; frame 2 (seq 12); frame 3 (seq 13 lost); frame 4 (14).
-        t.packet(ms(0), 0, 11, 3000, true, false, &[0x00, 0xbb], None);
-        t.packet(ms(1), 0, 10, 3000, false, true, &vp8(true, 0xaa), None);
+        t.packet(
+            ms(0),
+            0,
+            11,
+            3000,
+            true,
+            false,
+            &[0x00, 0xbb],
+            None,
+            &|_| 0.0,
+        );
+        t.packet(
+            ms(1),
+            0,
+            10,
+            3000,
+            false,
+            true,
+            &vp8(true, 0xaa),
+            None,
+            &|_| 0.0,
+        );
         assert_eq!(
             t.pending.len(),
             0,
@@ -450,13 +487,53 @@ mod tests {
             true,
             1,
         );
-        t.packet(ms(0), 0, 10, 3000, false, true, &vp8(true, 0xaa), None);
-        t.packet(ms(1), 0, 12, 6000, true, false, &vp8(false, 0xcc), None);
-        t.packet(ms(2), 0, 11, 3000, true, false, &[0x00, 0xbb], None);
+        t.packet(
+            ms(0),
+            0,
+            10,
+            3000,
+            false,
+            true,
+            &vp8(true, 0xaa),
+            None,
+            &|_| 0.0,
+        );
+        t.packet(
+            ms(1),
+            0,
+            12,
+            6000,
+            true,
+            false,
+            &vp8(false, 0xcc),
+            None,
+            &|_| 0.0,
+        );
+        t.packet(
+            ms(2),
+            0,
+            11,
+            3000,
+            true,
+            false,
+            &[0x00, 0xbb],
+            None,
+            &|_| 0.0,
+        );
         assert_eq!(t.pending.len(), 2);
         assert!(t.pending[0].key && !t.pending[1].key);
         assert_eq!(t.pending[0].data, [0x00, 0xaa, 0xbb]);
-        t.packet(ms(40), 0, 14, 12000, true, false, &vp8(false, 0xee), None);
+        t.packet(
+            ms(40),
+            0,
+            14,
+            12000,
+            true,
+            false,
+            &vp8(false, 0xee),
+            None,
+            &|_| 0.0,
+        );
         t.release(ms(500));
         assert_eq!(t.pending.len(), 2, "waiting for seq 13's retransmission");
         t.release(ms(700));
@@ -467,7 +544,17 @@ mod tests {
             "frame 4 needs frame 3: dropped until a keyframe"
         );
         assert_eq!(t.keyframe_requests, vec![0]);
-        t.packet(ms(710), 0, 15, 15000, true, true, &vp8(true, 0x11), None);
+        t.packet(
+            ms(710),
+            0,
+            15,
+            15000,
+            true,
+            true,
+            &vp8(true, 0x11),
+            None,
+            &|_| 0.0,
+        );
         assert_eq!(t.pending.len(), 3);
         assert_eq!(t.pending[2].rtp - t.pending[0].rtp, 12000);
     }
