@@ -104,3 +104,44 @@ test('Chromium with 5 % uplink loss: retransmissions used, the recording decodes
 		fs.rmSync(dir, { recursive: true, force: true });
 	}
 });
+
+test.each([
+	['video/AV1', 'av1.webm', 'av1'],
+	['video/VP9', 'vp9.webm', 'vp9'],
+	['video/H264', 'h264.mkv', 'h264'],
+])('Chromium %s is recorded to %s with its picture size, every frame decoding', async (mimeType, name, codecName) => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-e2e-rec-'));
+	const file = path.join(dir, name);
+	const router = await call.worker.createRouter({
+		mediaCodecs: [
+			mediaCodecs[0],
+			mimeType === 'video/H264'
+				? { kind: 'video', mimeType, clockRate: 90000, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } }
+				: { kind: 'video', mimeType, clockRate: 90000 },
+		],
+	});
+	const a = await call.openPeer(router);
+	try {
+		await a.produce({ videoCodec: mimeType, width: 640, height: 360 });
+		const video = a.producers.find(p => p.kind === 'video');
+		const audio = a.producers.find(p => p.kind === 'audio');
+		const recorder = await router.createRecorder({ producerIds: [video.id, audio.id], path: file });
+		await new Promise(r => setTimeout(r, 5000));
+		const summary = await recorder.stop();
+		const p = await probe(file);
+		const d = await decode(file);
+		const v = p.streams.find(s => s.codec_type === 'video');
+		console.log(`${mimeType} recording:`, p.format.format_name, v?.codec_name, v?.width, v?.height, p.format.duration, { videoFrames: d.videoFrames, errors: d.errors, tracks: summary.tracks });
+		expect(p.streams.map(s => s.codec_name).sort()).toEqual(['opus', codecName].sort());
+		const t = summary.tracks.find(x => x.kind === 'video');
+		expect([v.width, v.height]).toEqual([t.width, t.height]);
+		expect(v.width).toBeGreaterThan(0);
+		expect(d.errors).toEqual([]);
+		expect(d.dtsWarnings).toEqual([]);
+		expect(Number(p.format.duration)).toBeGreaterThan(3.5);
+		expect(d.videoFrames).toBeGreaterThan(3 * 10);
+	} finally {
+		await a.close();
+		fs.rmSync(dir, { recursive: true, force: true });
+	}
+});

@@ -10,6 +10,7 @@
 //   npm run bench -- --quick           ≤ 2 minutes: K = 1, 10 (WebRTC: 10); room N = 5
 //   npm run bench -- --json FILE       also write the figures as JSON
 //   npm run bench -- --only TEXT       only the scenarios whose name contains TEXT
+//                                      (`--only recorder`: only the recorder's cost on one→10)
 //
 // For each scenario: the knee (highest output rate with < 0.1 % loss on every consumer, found by
 // stepping ×1.5 then bisecting), CPU per forwarded packet at a fixed output rate, latency at
@@ -594,7 +595,7 @@ async function main() {
 	for (const s of results) s.rssPerConsumerKiB = memory[s.transport === 'plain' ? 'plain' : 'webrtc'].rssPerConsumerKiB;
 	const srtpSfu = only ? null : await srtpInSfu(sfu);
 	const srtp = srtpSfu ? await srtpAlone(srtpSfu.profile) : null;
-	const recorder = only ? null : await recorderCost(sfu);
+	const recorder = !only || only === 'recorder' ? await recorderCost(sfu) : null;
 
 	const f = (n, d = 2) => (n === null || n === undefined ? '-' : Number(n).toFixed(d));
 	const knee = x => `${x.kneeOutPps}${x.kneeGeneratorBound ? '*' : ''}`;

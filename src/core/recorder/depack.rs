@@ -383,9 +383,10 @@ pub fn picture_size(codec: CodecKind, a: &Assembler, frame: &[u8]) -> Option<(u3
     match codec {
         CodecKind::Vp8 => {
             // Frame tag (3 bytes), start code 9d 01 2a, then 14-bit width and height.
-            (frame.get(3..6)? == [0x9d, 0x01, 0x2a]).then_some(())?;
-            let w = u16::from_le_bytes([frame[6], frame[7]]) & 0x3fff;
-            let h = u16::from_le_bytes([*frame.get(8)?, *frame.get(9)?]) & 0x3fff;
+            let f = frame.get(..10)?;
+            (f[3..6] == [0x9d, 0x01, 0x2a]).then_some(())?;
+            let w = u16::from_le_bytes([f[6], f[7]]) & 0x3fff;
+            let h = u16::from_le_bytes([f[8], f[9]]) & 0x3fff;
             Some((w.into(), h.into()))
         }
         CodecKind::Vp9 => a.vp9_size.or_else(|| vp9_keyframe_size(frame)),
@@ -492,25 +493,27 @@ fn h264_sps_size(sps: &[u8]) -> Option<(u32, u32)> {
     }
     r.ue()?; // max_num_ref_frames
     r.bit()?;
-    let w_mbs = r.ue()? + 1;
-    let h_units = r.ue()? + 1;
-    let frame_mbs_only = r.bit()?;
+    let w_mbs = u64::from(r.ue()?) + 1;
+    let h_units = u64::from(r.ue()?) + 1;
+    let frame_mbs_only = u64::from(r.bit()?);
     if frame_mbs_only == 0 {
         r.bit()?;
     }
     r.bit()?; // direct_8x8_inference
-    let (mut cl, mut cr, mut ct, mut cb) = (0, 0, 0, 0);
+    let (mut cl, mut cr, mut ct, mut cb) = (0u64, 0u64, 0u64, 0u64);
     if r.bit()? == 1 {
-        (cl, cr, ct, cb) = (r.ue()?, r.ue()?, r.ue()?, r.ue()?);
+        let mut ue = || r.ue().map(u64::from);
+        (cl, cr, ct, cb) = (ue()?, ue()?, ue()?, ue()?);
     }
     let (cx, cy) = match chroma {
         0 | 3 => (1, 2 - frame_mbs_only),
         2 => (2, 2 - frame_mbs_only),
         _ => (2, 2 * (2 - frame_mbs_only)),
     };
+    // u64: a malformed SPS cannot overflow these (each factor is below 2^33).
     let w = (w_mbs * 16).checked_sub(cx * (cl + cr))?;
     let h = ((2 - frame_mbs_only) * h_units * 16).checked_sub(cy * (ct + cb))?;
-    Some((w, h))
+    Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))
 }
 
 /// What an AV1 sequence header says about the stream (AV1 spec §5.5).
@@ -697,6 +700,45 @@ mod tests {
         a.push(CodecKind::Av1, &[0x90, 0xbb, 0xcc], false).unwrap();
         assert!(a.keyframe);
         assert_eq!(a.take(CodecKind::Av1).unwrap(), [0x32, 3, 0xaa, 0xbb, 0xcc]);
+    }
+
+    #[test]
+    fn random_payloads_never_panic() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for codec in [
+            CodecKind::Vp8,
+            CodecKind::Vp9,
+            CodecKind::H264,
+            CodecKind::Av1,
+            CodecKind::Opus,
+        ] {
+            let mut a = Assembler::default();
+            for i in 0..20_000 {
+                let len = (next() % 40) as usize;
+                let p: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                let _ = a.push(codec, &p, i % 3 == 0);
+                if i % 4 == 3 {
+                    if let Some(f) = a.take(codec) {
+                        let _ = picture_size(codec, &a, &f);
+                        let _ = codec_private(codec, &a);
+                    }
+                }
+            }
+            // Random SPS and sequence headers too.
+            for _ in 0..5_000 {
+                let len = 1 + (next() % 30) as usize;
+                let b: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                let _ = h264_sps_size(&b);
+                let _ = av1_seq_info(&b);
+                let _ = vp9_keyframe_size(&b);
+            }
+        }
     }
 
     #[test]

@@ -69,7 +69,6 @@ pub struct Track {
     reorder: BTreeMap<u64, Pkt>,
     next: Option<u64>,
     seq_high: Option<u64>,
-    gap_since: Option<Instant>,
     asm: Assembler,
     frame_ts: Option<u32>,
     frame_arrival: Option<Instant>,
@@ -144,7 +143,6 @@ impl Track {
             reorder: BTreeMap::new(),
             next: None,
             seq_high: None,
-            gap_since: None,
             asm: Assembler::default(),
             frame_ts: None,
             frame_arrival: None,
@@ -268,7 +266,6 @@ impl Track {
         self.reorder.clear();
         self.next = None;
         self.seq_high = None;
-        self.gap_since = None;
         self.rtp_high = None;
         self.map = None;
         self.sr = None;
@@ -278,29 +275,27 @@ impl Track {
         self.wait_keyframe = self.video;
     }
 
-    /// Passes on every packet in order; a gap older than the retransmission wait is given up.
+    /// Passes on every packet in order. A gap is given up once the packet after it has waited
+    /// the retransmission wait (so gaps queued behind one another expire together, not one
+    /// wait after the other).
     pub fn release(&mut self, now: Instant) {
         loop {
-            let Some((&first, _)) = self.reorder.first_key_value() else {
-                self.gap_since = None;
+            let Some((&first, p)) = self.reorder.first_key_value() else {
                 return;
             };
             let next = self.next.unwrap_or(first);
             if first == next {
                 let p = self.reorder.pop_first().expect("present").1;
                 self.next = Some(next + 1);
-                self.gap_since = None;
                 self.assemble(now, p);
                 continue;
             }
-            let since = *self.gap_since.get_or_insert(now);
-            if now.duration_since(since) < self.wait && self.reorder.len() < REORDER_MAX {
+            if now.duration_since(p.arrival) < self.wait && self.reorder.len() < REORDER_MAX {
                 return;
             }
             // Unrecoverable: the frame in progress is lost, and video waits for a keyframe.
             self.stats.packets_lost += first - next;
             self.next = Some(first);
-            self.gap_since = None;
             self.frame_broken = true;
             if self.video {
                 self.wait_keyframe = true;
@@ -356,8 +351,12 @@ impl Track {
             self.wait_keyframe = false;
             self.keyframe_asked = None;
             self.stats.key_frames += 1;
-            if self.size.is_none() {
-                self.size = depack::picture_size(self.codec, &self.asm, &data);
+            // The size of the current picture (the file's header keeps the first one: decoders
+            // follow the bitstream when a simulcast switch changes it).
+            if let Some(size) = depack::picture_size(self.codec, &self.asm, &data) {
+                self.size = Some(size);
+            }
+            if self.private.is_none() {
                 self.private = depack::codec_private(self.codec, &self.asm);
             }
         }
