@@ -171,7 +171,7 @@ fn run(seed: u64, retransmit: bool, path: &str) -> Run {
     while now < end {
         if now >= next_frame && sent < FRAMES {
             next_frame += frame_every;
-            let key = std::mem::take(&mut key_next) || sent % 150 == 0;
+            let key = std::mem::take(&mut key_next) || sent.is_multiple_of(150);
             let packets = frame_packets(sent, key);
             let last = packets.len() - 1;
             for (i, p) in packets.into_iter().enumerate() {
