@@ -153,13 +153,14 @@ async function decode(file) {
 	const dts = l => /non monotonically increasing dts|Last message repeated/.test(l);
 	const errors = lines.filter(l => !dts(l));
 	const dtsWarnings = lines.filter(dts);
-	const f = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0', file]);
-	const times = f.stdout
+	const f = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'frame=pts_time,width,height', '-of', 'csv=p=0', file]);
+	const frames = f.stdout
 		.split('\n')
 		.filter(l => l.trim() !== '')
-		.map(l => Number(l.split(',')[0]))
-		.filter(Number.isFinite);
-	return { code: r.code, errors, dtsWarnings, videoFrames: times.length, lastVideoTime: times.length ? Math.max(...times) : 0 };
+		.map(l => l.split(',').map(Number));
+	const times = frames.map(x => x[0]).filter(Number.isFinite);
+	const firstFrameSize = frames.length ? frames[0].slice(1, 3) : null;
+	return { code: r.code, errors, dtsWarnings, firstFrameSize, videoFrames: times.length, lastVideoTime: times.length ? Math.max(...times) : 0 };
 }
 
 /** Times (s) where the picture turns bright, and where the audio turns loud. */

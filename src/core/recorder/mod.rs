@@ -214,7 +214,7 @@ impl Recorder {
             n += 1;
             t.number = Some(n);
             let f = t.pending.front().expect("ready");
-            let (rtp, arrival) = (f.rtp, f.arrival);
+            let (rtp, arrival, size) = (f.rtp, f.arrival, f.size);
             let ms = t.wall_ms(rtp, wall_ms(arrival));
             let slot = if t.video {
                 &mut t0_video
@@ -222,7 +222,8 @@ impl Recorder {
                 &mut t0_audio
             };
             *slot = Some(slot.map_or(ms, |v: f64| v.min(ms)));
-            entries.push(entry(t, n));
+            // The header gives the size of the picture the track starts with.
+            entries.push(entry(t, n, size));
         }
         self.t0 = t0_video.or(t0_audio);
         let (mkv, header) = Mkv::new(self.webm, "peerwave-sfu", &entries);
@@ -297,8 +298,8 @@ impl Recorder {
     }
 }
 
-fn entry(t: &Track, number: u64) -> TrackEntry {
-    let (w, h) = t.size.unwrap_or((0, 0));
+fn entry(t: &Track, number: u64, size: Option<(u32, u32)>) -> TrackEntry {
+    let (w, h) = size.or(t.size).unwrap_or((0, 0));
     let (codec_id, kind) = match t.codec {
         CodecKind::Vp8 => (
             "V_VP8",

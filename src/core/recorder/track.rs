@@ -35,6 +35,8 @@ pub struct Frame {
     pub data: Vec<u8>,
     /// Its wall-clock time, once fixed (frames of an earlier run of another encoding).
     pub wall: Option<f64>,
+    /// A keyframe's picture size.
+    pub size: Option<(u32, u32)>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -347,26 +349,38 @@ impl Track {
             }
             return;
         }
+        let mut size = None;
         if self.video && key {
             self.wait_keyframe = false;
             self.keyframe_asked = None;
             self.stats.key_frames += 1;
             // The size of the current picture (the file's header keeps the first one: decoders
             // follow the bitstream when a simulcast switch changes it).
-            if let Some(size) = depack::picture_size(self.codec, &self.asm, &data) {
-                self.size = Some(size);
+            size = depack::picture_size(self.codec, &self.asm, &data);
+            if size.is_some() {
+                self.size = size;
             }
             if self.private.is_none() {
                 self.private = depack::codec_private(self.codec, &self.asm);
             }
         }
         let rtp = extend(&mut self.rtp_high, u64::from(ts), 32);
+        // AV1 and H264: what carries one RTP timestamp is one temporal unit / access unit, one
+        // block in the file, even when a marker bit came in between.
+        if matches!(self.codec, CodecKind::Av1 | CodecKind::H264) {
+            if let Some(last) = self.pending.back_mut().filter(|f| f.rtp == rtp) {
+                last.data.extend_from_slice(&data);
+                last.key |= key;
+                return;
+            }
+        }
         self.pending.push_back(Frame {
             rtp,
             arrival: self.frame_arrival.unwrap_or(now),
             key: key || !self.video,
             data,
             wall: None,
+            size,
         });
     }
 
