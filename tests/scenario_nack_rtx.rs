@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{engine, plain_transport, request, rtp, vp8_consumer, vp8_producer, Rng};
+use common::{engine, plain_transport, request, rtp, rtx_answers, vp8_consumer, vp8_producer, Rng};
 use peerwave_sfu::core::message::Output;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
@@ -149,22 +149,10 @@ fn nack_and_rtx_recover_every_packet_over_lossy_links() {
                 // RTCP to the sender: NACKs get RTX answers.
                 if is_rtcp && data[1] == 205 && !loss.lose(5) {
                     sender_nacks += 1;
-                    let mut items = Vec::new();
-                    assert!(peerwave_sfu::core::rtcp::split_compound(&data, &mut items));
-                    for it in items.iter().filter(|i| i.pt == 205 && i.count == 1) {
-                        peerwave_sfu::core::rtcp::for_each_nack(it, |s| {
-                            if let Some(orig) = history.get(&s) {
-                                sender_rtx_seq = sender_rtx_seq.wrapping_add(1);
-                                let mut p = s.to_be_bytes().to_vec();
-                                p.extend_from_slice(&orig[12..]);
-                                if !loss.lose(5) {
-                                    to_sfu.push((
-                                        SOCK_IN,
-                                        rtp(97, sender_rtx_seq, 0, SENDER_RTX_SSRC, &p),
-                                    ));
-                                }
-                            }
-                        });
+                    for pkt in rtx_answers(&data, &history, &mut sender_rtx_seq, SENDER_RTX_SSRC) {
+                        if !loss.lose(5) {
+                            to_sfu.push((SOCK_IN, pkt));
+                        }
                     }
                 }
             } else {

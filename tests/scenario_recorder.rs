@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{engine, plain_transport, plis, request, rtp, vp8_producer, Rng};
+use common::{engine, plain_transport, plis, request, rtp, rtx_answers, vp8_producer, Rng};
 use peerwave_sfu::core::message::Output;
 use peerwave_sfu::core::recorder::Sink;
 use serde_json::{json, Value};
@@ -217,27 +217,10 @@ fn run(seed: u64, retransmit: bool, path: &str) -> Run {
             if !retransmit {
                 continue;
             }
-            let mut items = Vec::new();
-            assert!(peerwave_sfu::core::rtcp::split_compound(&data, &mut items));
-            for it in items.iter().filter(|i| i.pt == 205 && i.count == 1) {
-                peerwave_sfu::core::rtcp::for_each_nack(it, |s| {
-                    if let Some(orig) = history.get(&s) {
-                        rtx_seq = rtx_seq.wrapping_add(1);
-                        let mut p = s.to_be_bytes().to_vec();
-                        p.extend_from_slice(&orig[12..]);
-                        let mut pkt = rtp(
-                            97,
-                            rtx_seq,
-                            u32::from_be_bytes(orig[4..8].try_into().unwrap()),
-                            RTX_SSRC,
-                            &p,
-                        );
-                        pkt[1] |= orig[1] & 0x80;
-                        if !loss.lose(5) {
-                            to_sfu.push(pkt);
-                        }
-                    }
-                });
+            for pkt in rtx_answers(&data, &history, &mut rtx_seq, RTX_SSRC) {
+                if !loss.lose(5) {
+                    to_sfu.push(pkt);
+                }
             }
         }
         now += step;

@@ -199,3 +199,31 @@ pub fn plis(data: &[u8]) -> Vec<u32> {
     }
     out
 }
+
+/// A sender's answer to the NACKs in an RTCP compound: each packet asked for (and still in
+/// `history`, by sequence number) again as RTX on `rtx_ssrc` (payload type 97, the original
+/// sequence number first), with the original's timestamp and marker bit.
+pub fn rtx_answers(
+    data: &[u8],
+    history: &std::collections::HashMap<u16, Vec<u8>>,
+    rtx_seq: &mut u16,
+    rtx_ssrc: u32,
+) -> Vec<Vec<u8>> {
+    let mut items = Vec::new();
+    assert!(peerwave_sfu::core::rtcp::split_compound(data, &mut items));
+    let mut out = Vec::new();
+    for it in items.iter().filter(|i| i.pt == 205 && i.count == 1) {
+        peerwave_sfu::core::rtcp::for_each_nack(it, |s| {
+            if let Some(orig) = history.get(&s) {
+                *rtx_seq = rtx_seq.wrapping_add(1);
+                let mut p = s.to_be_bytes().to_vec();
+                p.extend_from_slice(&orig[12..]);
+                let ts = u32::from_be_bytes(orig[4..8].try_into().unwrap());
+                let mut pkt = rtp(97, *rtx_seq, ts, rtx_ssrc, &p);
+                pkt[1] |= orig[1] & 0x80;
+                out.push(pkt);
+            }
+        });
+    }
+    out
+}

@@ -20,6 +20,7 @@ use crate::core::codecs::CodecKind;
 use mkv::{Mkv, TrackEntry, TrackType};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+pub use track::PacketIn;
 use track::Track;
 
 /// How long a track waits for its first sender report before its frames are placed by their
@@ -82,24 +83,15 @@ impl Recorder {
     }
 
     /// One packet of a recorded producer.
-    #[allow(clippy::too_many_arguments)]
     pub fn packet(
         &mut self,
         now: Instant,
         producer: u32,
-        encoding: usize,
-        seq: u16,
-        ts: u32,
-        marker: bool,
-        keyframe: bool,
-        payload: &[u8],
-        sr: Option<crate::core::rtp::SrPoint>,
+        pkt: PacketIn<'_>,
         wall_ms: &dyn Fn(Instant) -> f64,
     ) {
         for t in self.tracks.iter_mut().filter(|t| t.producer == producer) {
-            t.packet(
-                now, encoding, seq, ts, marker, keyframe, payload, sr, wall_ms,
-            );
+            t.packet(now, pkt, wall_ms);
         }
         self.write_ready(now, wall_ms, false);
     }

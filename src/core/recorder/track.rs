@@ -26,6 +26,22 @@ struct Pkt {
     payload: Vec<u8>,
 }
 
+/// One RTP packet of a recorded producer, as the router hands it over (RTX unwrapped).
+#[derive(Debug, Clone, Copy)]
+pub struct PacketIn<'a> {
+    pub encoding: usize,
+    /// The original sequence number.
+    pub seq: u16,
+    pub ts: u32,
+    pub marker: bool,
+    /// The packet starts a keyframe.
+    pub keyframe: bool,
+    /// After the RTP header (and the RTX prefix).
+    pub payload: &'a [u8],
+    /// The producer's last sender report for this encoding.
+    pub sr: Option<SrPoint>,
+}
+
 /// A whole frame, waiting to be written.
 pub struct Frame {
     /// Extended RTP timestamp.
@@ -183,20 +199,17 @@ impl Track {
         self.stats.key_frame_requests += 1;
     }
 
-    /// One RTP packet of the producer (`payload` after the header and any RTX prefix).
-    #[allow(clippy::too_many_arguments)]
-    pub fn packet(
-        &mut self,
-        now: Instant,
-        encoding: usize,
-        seq: u16,
-        ts: u32,
-        marker: bool,
-        keyframe: bool,
-        payload: &[u8],
-        sr: Option<SrPoint>,
-        wall_ms: &dyn Fn(Instant) -> f64,
-    ) {
+    /// One RTP packet of the producer.
+    pub fn packet(&mut self, now: Instant, pkt: PacketIn<'_>, wall_ms: &dyn Fn(Instant) -> f64) {
+        let PacketIn {
+            encoding,
+            seq,
+            ts,
+            marker,
+            keyframe,
+            payload,
+            sr,
+        } = pkt;
         if self.ended || encoding >= self.seen.len() {
             return;
         }
@@ -446,10 +459,20 @@ mod tests {
         vec![0x10, if key { 0x00 } else { 0x01 }, body]
     }
 
-    #[test]
-    fn reordered_packets_make_whole_frames_and_a_lost_one_waits_for_a_keyframe() {
-        let t0 = Instant::now();
-        let mut t = Track::new(
+    fn pkt(seq: u16, ts: u32, marker: bool, keyframe: bool, payload: &[u8]) -> PacketIn<'_> {
+        PacketIn {
+            encoding: 0,
+            seq,
+            ts,
+            marker,
+            keyframe,
+            payload,
+            sr: None,
+        }
+    }
+
+    fn vp8_track() -> Track {
+        Track::new(
             1,
             "p".into(),
             "video/VP8".into(),
@@ -459,92 +482,40 @@ mod tests {
             0,
             true,
             1,
-        );
+        )
+    }
+
+    #[test]
+    fn reordered_packets_make_whole_frames_and_a_lost_one_waits_for_a_keyframe() {
+        let t0 = Instant::now();
+        let mut t = vp8_track();
         let ms = |n| t0 + Duration::from_millis(n);
         // Frame 1 (key, seq 10–11) arrives 11 first; frame 2 (seq 12); frame 3 (seq 13 lost); frame 4 (14).
-        t.packet(
-            ms(0),
-            0,
-            11,
-            3000,
-            true,
-            false,
-            &[0x00, 0xbb],
-            None,
-            &|_| 0.0,
-        );
-        t.packet(
-            ms(1),
-            0,
-            10,
-            3000,
-            false,
-            true,
-            &vp8(true, 0xaa),
-            None,
-            &|_| 0.0,
-        );
+        t.packet(ms(0), pkt(11, 3000, true, false, &[0x00, 0xbb]), &|_| 0.0);
+        t.packet(ms(1), pkt(10, 3000, false, true, &vp8(true, 0xaa)), &|_| {
+            0.0
+        });
         assert_eq!(
             t.pending.len(),
             0,
             "seq 10 is the first packet seen after 11: 11 was early"
         );
-        let mut t = Track::new(
-            1,
-            "p".into(),
-            "video/VP8".into(),
-            CodecKind::Vp8,
-            true,
-            90_000,
-            0,
-            true,
-            1,
-        );
-        t.packet(
-            ms(0),
-            0,
-            10,
-            3000,
-            false,
-            true,
-            &vp8(true, 0xaa),
-            None,
-            &|_| 0.0,
-        );
+        let mut t = vp8_track();
+        t.packet(ms(0), pkt(10, 3000, false, true, &vp8(true, 0xaa)), &|_| {
+            0.0
+        });
         t.packet(
             ms(1),
-            0,
-            12,
-            6000,
-            true,
-            false,
-            &vp8(false, 0xcc),
-            None,
+            pkt(12, 6000, true, false, &vp8(false, 0xcc)),
             &|_| 0.0,
         );
-        t.packet(
-            ms(2),
-            0,
-            11,
-            3000,
-            true,
-            false,
-            &[0x00, 0xbb],
-            None,
-            &|_| 0.0,
-        );
+        t.packet(ms(2), pkt(11, 3000, true, false, &[0x00, 0xbb]), &|_| 0.0);
         assert_eq!(t.pending.len(), 2);
         assert!(t.pending[0].key && !t.pending[1].key);
         assert_eq!(t.pending[0].data, [0x00, 0xaa, 0xbb]);
         t.packet(
             ms(40),
-            0,
-            14,
-            12000,
-            true,
-            false,
-            &vp8(false, 0xee),
-            None,
+            pkt(14, 12000, true, false, &vp8(false, 0xee)),
             &|_| 0.0,
         );
         t.release(ms(500));
@@ -559,13 +530,7 @@ mod tests {
         assert_eq!(t.keyframe_requests, vec![0]);
         t.packet(
             ms(710),
-            0,
-            15,
-            15000,
-            true,
-            true,
-            &vp8(true, 0x11),
-            None,
+            pkt(15, 15000, true, true, &vp8(true, 0x11)),
             &|_| 0.0,
         );
         assert_eq!(t.pending.len(), 3);

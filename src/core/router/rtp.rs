@@ -12,6 +12,7 @@ use crate::core::consumer::{Consumer, DdRef, SourcePacket};
 use crate::core::context::Ctx;
 use crate::core::ice::Tuple;
 use crate::core::message::Output;
+use crate::core::recorder::PacketIn;
 use crate::core::rtcp::{self, RtcpItem};
 use crate::core::rtp::packet::RtpView;
 use crate::core::rtp::ExtUri;
@@ -321,18 +322,16 @@ impl Graph {
                 let payload =
                     &src.view.buf[src.payload_off..src.view.payload_off + src.view.payload_len];
                 let sr = src.sender_reports.get(src.encoding).copied().flatten();
-                r.packet(
-                    now,
-                    pk,
-                    src.encoding,
-                    src.seq,
-                    src.view.timestamp(),
-                    src.view.marker(),
-                    src.keyframe,
+                let pkt = PacketIn {
+                    encoding: src.encoding,
+                    seq: src.seq,
+                    ts: src.view.timestamp(),
+                    marker: src.view.marker(),
+                    keyframe: src.keyframe,
                     payload,
                     sr,
-                    &|at| ctx.ntp_ms_at(at),
-                );
+                };
+                r.packet(now, pk, pkt, &|at| ctx.ntp_ms_at(at));
                 recorder_requests.extend(r.take_keyframe_requests());
             }
         }
