@@ -248,7 +248,7 @@ test('WebRtcServer with several TCP listen infos and enableUdp: false: one ICE c
 	worker.close();
 });
 
-test('ignoredSubchannel (3.27), locally and through pipeToRouter: a pipe DataConsumer has no subchannels', async () => {
+test('subchannels, requiredSubchannel and ignoredSubchannel (3.27) choose the same consumers locally and through pipeToRouter', async () => {
 	const [w1, w2] = await Promise.all([mediasoup.createWorker(), mediasoup.createWorker()]);
 	const [a, b] = await Promise.all([w1.createRouter({ mediaCodecs }), w2.createRouter({ mediaCodecs })]);
 	const ta = await a.createDirectTransport();
@@ -265,6 +265,7 @@ test('ignoredSubchannel (3.27), locally and through pipeToRouter: a pipe DataCon
 	await listen('a2', ta, dp.id, [2]);
 	await listen('b-none', tb, pipeDataProducer.id, []);
 	await listen('b1', tb, pipeDataProducer.id, [1]);
+	await listen('b12', tb, pipeDataProducer.id, [1, 2]);
 	// Wait until the pipe's SCTP association carries messages.
 	let tries = 0;
 	while (got['b-none'].length === 0 && tries++ < 50) {
@@ -277,15 +278,17 @@ test('ignoredSubchannel (3.27), locally and through pipeToRouter: a pipe DataCon
 	dp.send('all');
 	dp.send('not to 1', undefined, undefined, undefined, 1);
 	dp.send('to 1', undefined, [1]);
+	dp.send('to 2, must have 1', undefined, [2], 1);
+	dp.send('empty list', undefined, []);
 	await new Promise(r => setTimeout(r, 500));
-	// In router A the filters apply to each consumer. The pipe DataConsumer has no subchannels,
-	// so, as in mediasoup's worker, a message sent with subchannels does not cross the pipe, and
-	// one that crosses arrives in router B without subchannel data (reaching every consumer).
+	// The options travel with the message through the pipe: router B's consumers are chosen
+	// exactly as router A's are.
 	expect(got).toEqual({
-		a1: ['all', 'to 1'],
-		a2: ['all', 'not to 1'],
-		'b-none': ['all', 'not to 1'],
-		b1: ['all', 'not to 1'],
+		a1: ['all', 'to 1', 'empty list'],
+		a2: ['all', 'not to 1', 'empty list'],
+		'b-none': ['all', 'not to 1', 'empty list'],
+		b1: ['all', 'to 1', 'empty list'],
+		b12: ['all', 'to 1', 'to 2, must have 1', 'empty list'],
 	});
 	w1.close();
 	w2.close();

@@ -7,7 +7,9 @@
 
 use super::Graph;
 use crate::core::context::{field, str_field, Ctx, Res};
-use crate::core::data::{DataConsumer, DataKind, DataProducer, SubchannelFilter};
+use crate::core::data::{
+    decode_subchannels, encode_subchannels, DataConsumer, DataKind, DataProducer, SubchannelFilter,
+};
 use crate::core::message::{CoreError, Output};
 use crate::core::sctp::{SctpMessage, StreamOptions};
 use crate::core::transport::Flavor;
@@ -37,11 +39,21 @@ impl Graph {
                 .transports
                 .get(&k)
                 .and_then(|t| t.sctp_stream_producers.get(&m.stream_id).copied());
-            match dpk {
-                Some(dpk) => {
-                    self.deliver_data(ctx, dpk, m.ppid, &m.data, SubchannelFilter::default())
+            let Some(dpk) = dpk else {
+                ctx.drops.no_producer += 1;
+                continue;
+            };
+            // From another router: the sender's subchannel options come with the message.
+            let from_pipe = self
+                .transports
+                .get(&k)
+                .is_some_and(|t| matches!(&t.flavor, Flavor::Plain(p) if p.pipe));
+            match from_pipe.then(|| decode_subchannels(&m.data)).flatten() {
+                Some(c) => {
+                    let payload = &m.data[c.payload_at..];
+                    self.deliver_data(ctx, dpk, m.ppid, payload, c.filter());
                 }
-                None => ctx.drops.no_producer += 1,
+                None => self.deliver_data(ctx, dpk, m.ppid, &m.data, SubchannelFilter::default()),
             }
         }
         self.flush_sctp(ctx, k);
@@ -87,11 +99,24 @@ impl Graph {
             return;
         }
         for dck in dp.consumers.clone() {
-            let ok = self
-                .data_consumers
-                .get(&dck)
-                .is_some_and(|c| !c.paused && !c.producer_paused && c.accepts(&filter));
-            if ok {
+            let Some(c) = self.data_consumers.get(&dck) else {
+                continue;
+            };
+            if c.paused || c.producer_paused {
+                continue;
+            }
+            // A pipe DataConsumer forwards to another router, whose consumers are the ones to
+            // choose: it takes every message, with the options.
+            let to_pipe = self
+                .transports
+                .get(&c.transport)
+                .is_some_and(|t| matches!(&t.flavor, Flavor::Plain(p) if p.pipe));
+            if to_pipe {
+                match encode_subchannels(&filter, data) {
+                    Some(wrapped) => self.send_to_data_consumer(ctx, dck, ppid, &wrapped),
+                    None => self.send_to_data_consumer(ctx, dck, ppid, data),
+                };
+            } else if c.accepts(&filter) {
                 self.send_to_data_consumer(ctx, dck, ppid, data);
             }
         }
