@@ -67,7 +67,8 @@ async function lossyRelay(to, lossPct, { seed = 7, delayMs = 0 } = {}) {
 
 /**
  * Producers on `router` fed by FFmpeg for `seconds`: video (`codec`, keyframe every `gop`
- * frames) and Opus audio, each on its own PlainTransport. `lossPct` drops video RTP on the way.
+ * frames) and Opus audio, each on its own PlainTransport. `lossPct` drops that share of the
+ * video RTP on the way, `audioDelayMs` holds the audio RTP back that long.
  */
 async function ffmpegProducers(router, { codec = 'vp8', seconds = 8, gop = 60, lossPct = 0, audioDelayMs = 0, video = true, audio = true } = {}) {
 	const c = VIDEO_CODECS[codec];
@@ -77,15 +78,24 @@ async function ffmpegProducers(router, { codec = 'vp8', seconds = 8, gop = 60, l
 	if (video) args.push('-t', String(seconds), '-f', 'lavfi', '-i', VIDEO_SOURCE);
 	if (audio) args.push('-t', String(seconds), '-f', 'lavfi', '-i', AUDIO_SOURCE);
 	let input = 0;
-	if (video) {
+	// One PlainTransport per FFmpeg output: FFmpeg sends RTP from `port` (through a relay when
+	// one is asked for) and RTCP from port + 1.
+	const plainInput = async (port, relayOptions) => {
 		const t = await router.createPlainTransport({ listenIp: '127.0.0.1', rtcpMux: false, comedia: false });
-		let from = base;
-		if (lossPct > 0) {
-			const relay = await lossyRelay(t.tuple.localPort, lossPct);
+		let dest = t.tuple.localPort;
+		let from = port;
+		if (relayOptions) {
+			const relay = await lossyRelay(t.tuple.localPort, relayOptions.lossPct ?? 0, relayOptions);
 			out.relays.push(relay);
-			from = relay.port;
+			dest = from = relay.port;
 		}
-		await t.connect({ ip: '127.0.0.1', port: from, rtcpPort: base + 1 });
+		await t.connect({ ip: '127.0.0.1', port: from, rtcpPort: port + 1 });
+		out.transports.push(t);
+		const url = `rtp://127.0.0.1:${dest}?rtcpport=${t.rtcpTuple.localPort}&localrtpport=${port}&localrtcpport=${port + 1}&pkt_size=1200`;
+		return { t, url };
+	};
+	if (video) {
+		const { t, url } = await plainInput(base, lossPct > 0 ? { lossPct } : null);
 		out.video = await t.produce({
 			kind: 'video',
 			rtpParameters: {
@@ -93,20 +103,10 @@ async function ffmpegProducers(router, { codec = 'vp8', seconds = 8, gop = 60, l
 				encodings: [{ ssrc: 1111 }],
 			},
 		});
-		const dest = lossPct > 0 ? from : t.tuple.localPort;
-		args.push('-map', `${input++}:v`, ...c.args, '-g', String(gop), '-payload_type', '101', '-ssrc', '1111', '-f', 'rtp');
-		args.push(`rtp://127.0.0.1:${dest}?rtcpport=${t.rtcpTuple.localPort}&localrtpport=${base}&localrtcpport=${base + 1}&pkt_size=1200`);
-		out.transports.push(t);
+		args.push('-map', `${input++}:v`, ...c.args, '-g', String(gop), '-payload_type', '101', '-ssrc', '1111', '-f', 'rtp', url);
 	}
 	if (audio) {
-		const t = await router.createPlainTransport({ listenIp: '127.0.0.1', rtcpMux: false, comedia: false });
-		let from = base + 2;
-		if (audioDelayMs > 0) {
-			const relay = await lossyRelay(t.tuple.localPort, 0, { delayMs: audioDelayMs });
-			out.relays.push(relay);
-			from = relay.port;
-		}
-		await t.connect({ ip: '127.0.0.1', port: from, rtcpPort: base + 3 });
+		const { t, url } = await plainInput(base + 2, audioDelayMs > 0 ? { delayMs: audioDelayMs } : null);
 		out.audio = await t.produce({
 			kind: 'audio',
 			rtpParameters: {
@@ -114,10 +114,7 @@ async function ffmpegProducers(router, { codec = 'vp8', seconds = 8, gop = 60, l
 				encodings: [{ ssrc: 2222 }],
 			},
 		});
-		args.push('-map', `${input++}:a`, '-c:a', 'libopus', '-payload_type', '100', '-ssrc', '2222', '-f', 'rtp');
-		const dest = audioDelayMs > 0 ? from : t.tuple.localPort;
-		args.push(`rtp://127.0.0.1:${dest}?rtcpport=${t.rtcpTuple.localPort}&localrtpport=${base + 2}&localrtcpport=${base + 3}&pkt_size=1200`);
-		out.transports.push(t);
+		args.push('-map', `${input++}:a`, '-c:a', 'libopus', '-payload_type', '100', '-ssrc', '2222', '-f', 'rtp', url);
 	}
 	const proc = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 	let stderr = '';
