@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 
 /// An encoding that sent nothing for this long is taken as stopped.
 const ENCODING_STALE: Duration = Duration::from_millis(1000);
-/// A simulcast track picks its first encoding after this long (the encodings start together).
-const FIRST_PICK: Duration = Duration::from_millis(300);
 /// Keyframe requests of a track that waits for one go out this often.
 const KEYFRAME_RETRY: Duration = Duration::from_millis(1000);
 /// A reorder buffer never holds more than this many packets (then gaps are given up).
@@ -214,14 +212,16 @@ impl Track {
             return;
         }
         self.seen[encoding] = Some(now);
-        let first_at = *self.first_at.get_or_insert(now);
+        self.first_at.get_or_insert(now);
         if self.video {
             let want = self.wanted(now).unwrap_or(encoding);
             let current_ok = self.encoding.is_some_and(|e| {
                 self.seen[e].is_some_and(|t| now.duration_since(t) < ENCODING_STALE)
             });
+            // The first encoding to arrive is taken at once (the file starts sooner); a higher
+            // one takes over at its keyframe, asked for at creation.
             let switch = match self.encoding {
-                None => self.seen.len() == 1 || now.duration_since(first_at) >= FIRST_PICK,
+                None => true,
                 Some(cur) => cur != want && (!current_ok || want > cur),
             };
             if switch && encoding == want {
