@@ -220,8 +220,8 @@ async function produce(track, source, extra = {}) {
 
 async function consume({ producerId, peerId, kind, source }) {
 	await joined;
-	const params = await request('consume', { transportId: state.recv.id, producerId });
-	const consumer = await state.recv.consume(params);
+	const offer = await request('consume', { transportId: state.recv.id, producerId });
+	const consumer = await state.recv.consume(offer);
 	if (state.e2eeOn) {
 		state.kit.attachReceiver(consumer.rtpReceiver, kind);
 	}
