@@ -34,6 +34,11 @@ impl Graph {
 
     /// Delivers received messages, sends what SCTP queued, reports state changes.
     pub fn after_sctp(&mut self, ctx: &mut Ctx, k: u32, changed: bool, msgs: Vec<SctpMessage>) {
+        // From another router: the sender's subchannel options come with each message.
+        let from_pipe = self
+            .transports
+            .get(&k)
+            .is_some_and(|t| matches!(&t.flavor, Flavor::Plain(p) if p.pipe));
         for m in msgs {
             let dpk = self
                 .transports
@@ -43,11 +48,6 @@ impl Graph {
                 ctx.drops.no_producer += 1;
                 continue;
             };
-            // From another router: the sender's subchannel options come with the message.
-            let from_pipe = self
-                .transports
-                .get(&k)
-                .is_some_and(|t| matches!(&t.flavor, Flavor::Plain(p) if p.pipe));
             match from_pipe.then(|| decode_subchannels(&m.data)).flatten() {
                 Some(c) => {
                     let payload = &m.data[c.payload_at..];
