@@ -6,15 +6,22 @@ const logger = new Logger('Channel');
 // The worker's own lines (its logLevel / logTags), as mediasoup prints its worker's output.
 const workerLogger = new Logger(`worker[pid:${process.pid}]`);
 
+type NativeMessage = { message: string; payload?: Buffer | null };
+
 interface NativeWorker {
-	request(id: number, method: string, handlerId: string, data: string, payload?: Buffer | null): boolean;
+	/**
+	 * false: the worker is gone; true: queued, the answer comes with the doorbell; an array: the
+	 * answer came at once, with what the worker said before it (in order).
+	 */
+	request(id: number, method: string, handlerId: string, data: string, payload?: Buffer | null): boolean | NativeMessage[];
+	drain(): NativeMessage[];
 	close(): void;
 }
 
 // The napi-rs generated loader picks the addon built for this platform.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const native: {
-	BindingWorker: new (settings: NativeSettings, callback: (msg: string, payload?: Buffer | null) => void) => NativeWorker;
+	BindingWorker: new (settings: NativeSettings, doorbell: () => void) => NativeWorker;
 } = require('../js/native/index.js');
 
 export type NativeSettings = {
@@ -29,18 +36,24 @@ type Sent = { method: string; resolve: (data: any) => void; reject: (error: Erro
 
 /**
  * The JS end of a worker thread: requests go down as (id, method, handlerId, JSON body);
- * responses and notifications come back in order through one callback. Notifications are
+ * responses and notifications come back in order, from one queue: taken when the worker rings
+ * the doorbell, or — for a request the worker answered within a few microseconds — returned by
+ * the request call itself with everything queued before the answer, and handled in a microtask
+ * (so events still never fire inside the API call that made the request). Notifications are
  * emitted on this emitter with the target id as the event name.
  */
 export class Channel extends EnhancedEventEmitter<any> {
 	#binding?: NativeWorker;
+	// Kept after release(): the thread's last messages are taken through it.
+	readonly #outbox: NativeWorker;
 	#nextId = 0;
 	readonly #sents = new Map<number, Sent>();
 	#closed = false;
 
 	constructor(settings: NativeSettings) {
 		super();
-		this.#binding = new native.BindingWorker(settings, (msg: string, payload?: Buffer | null) => this.#onMessage(msg, payload));
+		this.#binding = new native.BindingWorker(settings, () => this.#deliver(this.#outbox.drain()));
+		this.#outbox = this.#binding;
 	}
 
 	get closed(): boolean {
@@ -59,11 +72,27 @@ export class Channel extends EnhancedEventEmitter<any> {
 		const body = data === undefined ? '' : JSON.stringify(data);
 		return new Promise((resolve, reject) => {
 			this.#sents.set(id, { method, resolve, reject });
-			if (!this.#binding!.request(id, method, handlerId, body)) {
-				this.#sents.delete(id);
-				reject(new WorkerClosedError(`Channel closed, cannot send request [method:${method}]`));
-			}
+			this.#sent(this.#binding!.request(id, method, handlerId, body), id, method);
 		});
+	}
+
+	#sent(result: boolean | NativeMessage[], id: number, method: string): void {
+		if (result === true) {
+			return;
+		}
+		if (result === false) {
+			const sent = this.#sents.get(id);
+			this.#sents.delete(id);
+			sent?.reject(new WorkerClosedError(`Channel closed, cannot send request [method:${method}]`));
+			return;
+		}
+		queueMicrotask(() => this.#deliver(result));
+	}
+
+	#deliver(list: NativeMessage[]): void {
+		for (const m of list) {
+			this.#onMessage(m.message, m.payload);
+		}
 	}
 
 	/** Stops the worker thread (synchronously) and rejects what is still pending. */
@@ -80,7 +109,7 @@ export class Channel extends EnhancedEventEmitter<any> {
 	}
 
 	/** Binary data to the worker with no response (producer.send, transport.sendRtcp). */
-		notifyBinary(method: string, handlerId: string, payload: Buffer, data?: unknown): void {
+	notifyBinary(method: string, handlerId: string, payload: Buffer, data?: unknown): void {
 		if (this.#closed || !this.#binding) {
 			throw new WorkerClosedError(`Channel closed, cannot send notification [method:${method}]`);
 		}
@@ -95,10 +124,7 @@ export class Channel extends EnhancedEventEmitter<any> {
 		const id = ++this.#nextId;
 		return new Promise((resolve, reject) => {
 			this.#sents.set(id, { method, resolve, reject });
-			if (!this.#binding!.request(id, method, handlerId, JSON.stringify(data), payload)) {
-				this.#sents.delete(id);
-				reject(new WorkerClosedError(`Channel closed, cannot send request [method:${method}]`));
-			}
+			this.#sent(this.#binding!.request(id, method, handlerId, JSON.stringify(data), payload), id, method);
 		});
 	}
 
