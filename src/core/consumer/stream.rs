@@ -66,30 +66,37 @@ struct Stored {
     data: Vec<u8>,
 }
 
-/// Sent packets, indexed by output sequence number modulo the ring size.
+/// Sent packets, indexed by output sequence number modulo the ring size. The ring is allocated
+/// at the first packet stored: a video consumer that never sends (a join storm, a paused
+/// consumer) does not carry its `size` empty slots (600 × 64 bytes).
 pub struct RetransmissionBuffer {
     slots: Vec<Stored>,
+    size: usize,
     max_age: Duration,
 }
 
 impl RetransmissionBuffer {
     pub fn new(size: usize, max_age: Duration) -> Self {
         Self {
-            slots: (0..size)
-                .map(|_| Stored {
-                    seq: 0,
-                    sent_at: None,
-                    resent_at: None,
-                    data: Vec::new(),
-                })
-                .collect(),
+            slots: Vec::new(),
+            size,
             max_age,
         }
     }
 
     pub fn store(&mut self, now: Instant, seq: u16, pkt: &[u8]) {
         if self.slots.is_empty() {
-            return;
+            if self.size == 0 {
+                return;
+            }
+            self.slots = (0..self.size)
+                .map(|_| Stored {
+                    seq: 0,
+                    sent_at: None,
+                    resent_at: None,
+                    data: Vec::new(),
+                })
+                .collect();
         }
         let n = self.slots.len();
         let s = &mut self.slots[seq as usize % n];
