@@ -15,7 +15,6 @@ pub mod simulcast;
 mod stream;
 pub use held::{Held, HeldPacket};
 pub mod svc;
-
 use crate::core::context::{field, str_field, trace_types, Ctx};
 use crate::core::message::CoreError;
 use crate::core::rtp::params::{clamp_layers, normalize_rtp_parameters, parse_layers};
@@ -165,7 +164,8 @@ pub struct Consumer {
     dd_scratch: Vec<u8>,
     /// The score changed since the router last reported it ('score').
     pub score_changed: bool,
-    pub rtp_parameters: Value,
+    /// As JSON text (read by dump and setPreferredLayers only; a `Value` tree cost ~5 KiB).
+    rtp_parameters: Box<str>,
     pub priority: u8,
     pub ignore_dtx: bool,
     pub trace_types: Vec<String>,
@@ -339,7 +339,7 @@ impl Consumer {
             score: 10,
             score_changed: false,
             dd_scratch: Vec::new(),
-            rtp_parameters,
+            rtp_parameters: rtp_parameters.to_string().into_boxed_str(),
             priority: 1,
             ignore_dtx: false,
             trace_types: Vec::new(),
@@ -349,6 +349,10 @@ impl Consumer {
             held: None,
             bwe_hold: Default::default(),
         }
+    }
+
+    pub fn rtp_parameters(&self) -> Value {
+        serde_json::from_str(&self.rtp_parameters).unwrap_or(Value::Null)
     }
 
     /// The consumer's own requests. Returns the response (the router completes dump and
@@ -367,7 +371,7 @@ impl Consumer {
                     "producerId": self.producer_id,
                     "kind": self.kind,
                     "type": self.ctype.name(),
-                    "rtpParameters": self.rtp_parameters,
+                    "rtpParameters": self.rtp_parameters(),
                     "supportedCodecPayloadTypes": self.codecs.iter().map(|x| x.pt).collect::<Vec<_>>(),
                     "traceEventTypes": self.trace_types,
                     "paused": self.paused,
@@ -411,7 +415,7 @@ impl Consumer {
                     .as_u64()
                     .ok_or_else(|| CoreError::type_error("wrong spatialLayer"))?;
                 let layers = clamp_layers(
-                    &self.rtp_parameters,
+                    &self.rtp_parameters(),
                     Some(spatial),
                     d.get("temporalLayer").and_then(Value::as_u64),
                 );
