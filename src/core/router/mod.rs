@@ -253,6 +253,8 @@ impl Graph {
         if let Some(r) = self.routers.get_mut(&t.router) {
             r.transports.retain(|x| *x != k);
         }
+        // DTLS's close_notify goes out before the transport's sockets close.
+        t.close(ctx);
         let server = match &t.flavor {
             Flavor::WebRtc(w) => w.server,
             _ => None,
@@ -283,7 +285,6 @@ impl Graph {
         for p in std::mem::take(&mut t.producers) {
             self.remove_producer(ctx, p, true);
         }
-        t.close(ctx);
     }
 
     pub fn remove_consumer(&mut self, k: u32) {
