@@ -77,3 +77,51 @@ test('transport-cc feedback keeps Chromium\'s bandwidth estimate up (it decays w
 		router.close();
 	}
 });
+
+test('a transport frees its DTLS connection once Chromium sends SRTP, media goes on, and DTLS still closes both ways', async () => {
+	const router = await env.worker.createRouter({ mediaCodecs });
+	const released = new Set();
+	mediasoup.setLogEventListeners({
+		ondebug: (namespace, log) => {
+			const m = /DTLS connection released.*transportId:([\w-]+)/.exec(log);
+			if (m) released.add(m[1]);
+		},
+	});
+	await env.worker.updateSettings({ logLevel: 'debug', logTags: ['dtls'] });
+	const a = await env.openPeer(router);
+	const b = await env.openPeer(router);
+	try {
+		await a.produce({ videoCodec: 'video/VP8' });
+		for (const p of a.producers) await b.consume(p);
+		// A's SRTP releases the send transport; B's receiver reports (SRTCP) the receive one.
+		const both = await waitFor(() => released.has(a.send.id) && released.has(b.recv.id), 15000, 100);
+		const before = (await b.receiveStats()).framesDecoded;
+		await new Promise(r => setTimeout(r, 2000));
+		const after = (await b.receiveStats()).framesDecoded;
+		console.log(`[e2e dtls release] released ${[...released].length} transports; B decoded ${before} then ${after} frames; browser DTLS ${JSON.stringify(await b.dtlsStates())}`);
+		expect(both).toBe(true);
+		expect(after - before).toBeGreaterThan(30);
+		expect(b.recv.dtlsState).toBe('connected');
+		expect(await b.dtlsStates()).toEqual({ send: 'none', recv: 'connected' });
+
+		// The SFU closes B's receive transport: the close_notify written at release is one
+		// Chromium authenticates (its DTLS transport goes 'closed', not 'failed').
+		b.recv.close();
+		const closedAtB = await waitFor(async () => (await b.dtlsStates()).recv === 'closed', 5000, 100);
+		expect(closedAtB).toBe(true);
+
+		// Chromium closes A's send transport: the SFU's released transport sees the alert.
+		const states = [];
+		a.send.on('dtlsstatechange', s => states.push(s));
+		await a.closeSendTransport();
+		await waitFor(() => states.includes('closed'), 5000, 100);
+		expect(states).toEqual(['closed']);
+		expect(a.send.dtlsState).toBe('closed');
+	} finally {
+		mediasoup.setLogEventListeners();
+		await env.worker.updateSettings({ logLevel: 'error', logTags: [] });
+		await a.close();
+		await b.close();
+		router.close();
+	}
+});

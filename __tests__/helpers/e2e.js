@@ -176,6 +176,8 @@ async function openPeer(browser, url, router, transportOptions = { listenInfos: 
 			return consumer;
 		},
 		receiveStats: () => page.evaluate(() => window.pw.receiveStats()),
+		dtlsStates: () => page.evaluate(() => window.pw.dtlsStates()),
+		closeSendTransport: () => page.evaluate(() => window.pw.closeSendTransport()),
 		e2ee: opts => page.evaluate(o => window.pw.e2ee(o), opts),
 		sendWidths: () => page.evaluate(() => window.pw.sendWidths()),
 		framesSent: () => page.evaluate(() => window.pw.framesSent()),

@@ -42,6 +42,9 @@ pub struct Ctx {
     pool: Vec<Vec<u8>>,
     rng: u64,
     pub drops: Drops,
+    /// Heap memory freed in bulk since the io layer last returned free pages to the system
+    /// (an estimate: released DTLS connections).
+    pub freed_bytes: usize,
     pub log_filter: LogFilter,
     /// Opens recording files (the io layer's; None where the engine has no file system).
     pub open_sink: Option<OpenSink>,
@@ -57,6 +60,7 @@ impl Ctx {
             pool: Vec::new(),
             rng: seed | 1,
             drops: Drops::default(),
+            freed_bytes: 0,
             log_filter: LogFilter::default(),
             open_sink: None,
         }

@@ -4,6 +4,12 @@
 //!
 //! OpenSSL's DTLS retransmission timer runs on the wall clock; `handle_timeout` pokes the state
 //! machine so an expired timer retransmits the last flight.
+//!
+//! Once the keys are out and the peer has shown it holds them, a transport without data
+//! channels needs nothing more from DTLS but a close_notify when it closes: `release` writes that
+//! alert ahead (kept, not sent) and frees the OpenSSL connection, whose record buffers, kept
+//! handshake buffer and state weigh ~50 KiB per transport (heaptrack: `ssl3_setup_buffers`
+//! 33 KiB, the handshake `init_buf` 22 KiB, `SSL_new` 7.6 KiB).
 
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
@@ -203,7 +209,12 @@ pub enum DtlsEvent {
 }
 
 pub struct DtlsTransport {
-    stream: SslStream<DatagramPipe>,
+    /// None once released: the connection is done with and only `close_notify` is left.
+    stream: Option<SslStream<DatagramPipe>>,
+    /// The close_notify alert written at `release`, sent by `close`.
+    close_notify: Vec<Vec<u8>>,
+    /// Records that came after `release` and were ignored (a late retransmission).
+    pub ignored_after_release: u64,
     pub role: DtlsRole,
     pub state: DtlsState,
     remote_fingerprint: (String, String),
@@ -229,7 +240,9 @@ impl DtlsTransport {
         }
         let stream = SslStream::new(ssl, DatagramPipe::default()).map_err(|e| e.to_string())?;
         Ok(Self {
-            stream,
+            stream: Some(stream),
+            close_notify: Vec::new(),
+            ignored_after_release: 0,
             role,
             state: DtlsState::New,
             remote_fingerprint: remote_fp,
@@ -252,7 +265,22 @@ impl DtlsTransport {
         if matches!(self.state, DtlsState::Failed | DtlsState::Closed) {
             return;
         }
-        self.stream.get_mut().incoming.push_back(data.to_vec());
+        let Some(stream) = self.stream.as_mut() else {
+            // Released: an alert record of the new epoch is the peer closing (it cannot be
+            // authenticated any more; it comes only from the ICE-validated tuple). Anything else
+            // is a late retransmission, ignored.
+            let epoch = data
+                .get(3..5)
+                .map_or(0, |e| u16::from_be_bytes([e[0], e[1]]));
+            if data.first() == Some(&21) && epoch >= 1 {
+                self.state = DtlsState::Closed;
+                events.push(DtlsEvent::StateChanged);
+            } else {
+                self.ignored_after_release += 1;
+            }
+            return;
+        };
+        stream.get_mut().incoming.push_back(data.to_vec());
         if self.state == DtlsState::New {
             self.state = DtlsState::Connecting;
             events.push(DtlsEvent::StateChanged);
@@ -269,16 +297,46 @@ impl DtlsTransport {
 
     /// Outgoing DTLS datagrams to send to the peer.
     pub fn pop_outgoing(&mut self) -> Option<Vec<u8>> {
-        self.stream.get_mut().outgoing.pop_front()
+        match self.stream.as_mut() {
+            Some(s) => s.get_mut().outgoing.pop_front(),
+            None if self.state == DtlsState::Closed => self.close_notify.pop(),
+            None => None,
+        }
     }
 
     pub fn send_application_data(&mut self, data: &[u8]) -> bool {
-        self.state == DtlsState::Connected && self.stream.ssl_write(data).is_ok()
+        self.state == DtlsState::Connected
+            && self
+                .stream
+                .as_mut()
+                .is_some_and(|s| s.ssl_write(data).is_ok())
+    }
+
+    /// Frees the OpenSSL connection of a connected transport (see the module's note), keeping
+    /// the close_notify `close` will send. Only for a transport carrying no application data,
+    /// and only once the peer can no longer need a retransmission of the last flight.
+    pub fn release(&mut self) {
+        if self.state != DtlsState::Connected {
+            return;
+        }
+        let Some(mut stream) = self.stream.take() else {
+            return;
+        };
+        // Sent during the handshake and already taken; what is queued now is the alert.
+        stream.get_mut().outgoing.clear();
+        let _ = stream.shutdown();
+        self.close_notify = stream.get_mut().outgoing.drain(..).rev().collect();
+    }
+
+    pub fn released(&self) -> bool {
+        self.stream.is_none()
     }
 
     pub fn close(&mut self) {
         if self.state == DtlsState::Connected {
-            let _ = self.stream.shutdown();
+            if let Some(s) = self.stream.as_mut() {
+                let _ = s.shutdown();
+            }
         }
         self.state = DtlsState::Closed;
     }
@@ -291,7 +349,10 @@ impl DtlsTransport {
 
     fn drive(&mut self, events: &mut Vec<DtlsEvent>) {
         if self.state == DtlsState::Connecting {
-            match self.stream.do_handshake() {
+            let Some(stream) = self.stream.as_mut() else {
+                return;
+            };
+            match stream.do_handshake() {
                 Ok(()) => self.on_handshake_done(events),
                 Err(e) if matches!(e.code(), ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => {
                     return
@@ -306,9 +367,12 @@ impl DtlsTransport {
             }
         }
         if self.state == DtlsState::Connected {
+            let Some(stream) = self.stream.as_mut() else {
+                return;
+            };
             let mut buf = [0u8; 2048];
             loop {
-                match self.stream.ssl_read(&mut buf) {
+                match stream.ssl_read(&mut buf) {
                     Ok(n) if n > 0 => events.push(DtlsEvent::Data(buf[..n].to_vec())),
                     Ok(_) => break,
                     Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
@@ -323,7 +387,10 @@ impl DtlsTransport {
     }
 
     fn on_handshake_done(&mut self, events: &mut Vec<DtlsEvent>) {
-        let Some(peer) = self.stream.ssl().peer_certificate() else {
+        let Some(ssl) = self.stream.as_ref().map(|s| s.ssl()) else {
+            return;
+        };
+        let Some(peer) = ssl.peer_certificate() else {
             return self.fail("no peer certificate".into(), events);
         };
         let (alg, value) = &self.remote_fingerprint;
@@ -332,9 +399,7 @@ impl DtlsTransport {
             _ => return self.fail(format!("remote {alg} fingerprint does not match"), events),
         }
         self.remote_cert_pem = peer.to_pem().ok().and_then(|p| String::from_utf8(p).ok());
-        let Some(profile) = self
-            .stream
-            .ssl()
+        let Some(profile) = ssl
             .selected_srtp_profile()
             .and_then(|p| SrtpProfile::from_openssl_name(p.name()))
         else {
@@ -342,9 +407,7 @@ impl DtlsTransport {
         };
         let (kl, sl) = (profile.key_len(), profile.salt_len());
         let mut km = vec![0u8; 2 * (kl + sl)];
-        if self
-            .stream
-            .ssl()
+        if ssl
             .export_keying_material(&mut km, "EXTRACTOR-dtls_srtp", None)
             .is_err()
         {
@@ -445,6 +508,61 @@ mod tests {
         assert!(eb
             .iter()
             .any(|e| matches!(e, DtlsEvent::Data(d) if d == b"sctp")));
+    }
+
+    fn connected_pair() -> (DtlsTransport, DtlsTransport) {
+        let (ca, cb) = (
+            DtlsCertificate::generate().unwrap(),
+            DtlsCertificate::generate().unwrap(),
+        );
+        let mut a = DtlsTransport::new(&ca, DtlsRole::Client, fp(&cb)).unwrap();
+        let mut b = DtlsTransport::new(&cb, DtlsRole::Server, fp(&ca)).unwrap();
+        let (mut ea, mut eb) = (Vec::new(), Vec::new());
+        a.start(&mut ea);
+        pump(&mut a, &mut b, &mut ea, &mut eb);
+        assert_eq!(
+            (a.state, b.state),
+            (DtlsState::Connected, DtlsState::Connected)
+        );
+        (a, b)
+    }
+
+    #[test]
+    fn a_released_connection_still_closes_both_ways() {
+        // The released side closes: the close_notify written at release reaches the peer,
+        // which decrypts and accepts it.
+        let (mut a, mut b) = connected_pair();
+        b.release();
+        assert!(b.released());
+        assert_eq!(b.state, DtlsState::Connected);
+        assert_eq!(b.pop_outgoing(), None, "nothing is sent at release");
+        assert!(!b.send_application_data(b"x"));
+        b.close();
+        let alert = b.pop_outgoing().expect("close_notify");
+        assert_eq!(alert[0], 21, "an alert record");
+        let mut ea = Vec::new();
+        a.handle_datagram(&alert, &mut ea);
+        assert_eq!(a.state, DtlsState::Closed);
+        assert!(matches!(ea[..], [DtlsEvent::StateChanged]));
+
+        // The peer closes a released side: its (encrypted) alert is taken as the close; a late
+        // handshake retransmission before it is ignored and counted.
+        let (mut a, mut b) = connected_pair();
+        b.release();
+        let mut eb = Vec::new();
+        let mut hello = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        hello.push(1);
+        b.handle_datagram(&hello, &mut eb);
+        assert_eq!(
+            (b.state, b.ignored_after_release),
+            (DtlsState::Connected, 1)
+        );
+        a.close();
+        while let Some(d) = a.pop_outgoing() {
+            b.handle_datagram(&d, &mut eb);
+        }
+        assert_eq!(b.state, DtlsState::Closed);
+        assert!(matches!(eb[..], [DtlsEvent::StateChanged]));
     }
 
     #[test]
