@@ -10,7 +10,8 @@
 //   npm run bench -- --quick           ≤ 2 minutes: K = 1, 10 (WebRTC: 10); room N = 5
 //   npm run bench -- --json FILE       also write the figures as JSON
 //   npm run bench -- --only TEXT       only the scenarios whose name contains TEXT
-//                                      (`--only recorder`: only the recorder's cost on one→10)
+//                                      (`--only recorder`: only the recorder's cost on one→10;
+//                                      `--only storm`: only the join storm)
 //
 // For each scenario: the knee (highest output rate with < 0.1 % loss on every consumer, found by
 // stepping ×1.5 then bisecting), CPU per forwarded packet at a fixed output rate, latency at
@@ -157,7 +158,7 @@ function rssBytes(pid) {
  * A room on one worker: `senders` producers; receiver r consumes the producers in subs[r].
  * One→K is senders = 1, subs = K × [0]; an N×N room is N senders, subs[i] = every j ≠ i.
  */
-async function buildRoom(sfu, kind, senders, subs) {
+async function buildRoom(sfu, kind, senders, subs, settleMs = 0) {
 	const worker = await sfu.createWorker({ logLevel: 'none' });
 	const simulcast = kind === 'simulcast';
 	const router = await worker.createRouter({ mediaCodecs: simulcast ? [VP8] : [OPUS] });
@@ -201,6 +202,7 @@ async function buildRoom(sfu, kind, senders, subs) {
 		}
 	}
 	const srtpProfile = await session.connect();
+	await new Promise(r => setTimeout(r, settleMs));
 	global.gc?.();
 	const rssPerConsumerKiB = measured ? (rssBytes(worker.pid) - rss0) / 1024 / measured : null;
 	return { worker, router, producers, session, subs, senders, consumers, rssPerConsumerKiB, srtpProfile };
@@ -447,6 +449,11 @@ async function controlPlane(sfu) {
  * its own transport, every client connected; RSS delta per consumer (transport included).
  */
 const MEMORY_K = quick ? 100 : 300;
+// A connected WebRTC transport without data channels frees its OpenSSL connection at the
+// peer's first SRTP/SRTCP packet or 30 s after connecting; the loadgen's receivers send
+// nothing, so memory is read after those 30 s and the heap trim that follows (the state of
+// a transport in a call).
+const DTLS_SETTLE_MS = 32000;
 async function memoryProbe(kind) {
 	const out = await new Promise((resolve, reject) => {
 		const p = spawn(process.execPath, ['--expose-gc', __filename, '--memory-probe', kind, '--module', modulePath, ...(quick ? ['--quick'] : [])], {
@@ -461,9 +468,155 @@ async function memoryProbe(kind) {
 
 async function memoryProbeChild(kind) {
 	const sfu = require(modulePath);
-	const room = await buildRoom(sfu, kind, 1, [...Array(MEMORY_K)].map(() => [0]));
+	// WebRTC: measured once every transport has settled (DTLS_SETTLE_MS).
+	const room = await buildRoom(sfu, kind, 1, [...Array(MEMORY_K)].map(() => [0]), kind === 'plain' ? 0 : DTLS_SETTLE_MS);
 	console.log(JSON.stringify({ kind, consumers: MEMORY_K, rssPerConsumerKiB: room.rssPerConsumerKiB }));
 	closeRoom(room);
+}
+
+/**
+ * Where the memory of a WebRTC transport + consumer goes, in a fresh Node process: MEMORY_K
+ * WebRtcTransports created (no client yet), then each connected by a loadgen client (ICE,
+ * DTLS, SRTP), then an audio consumer on each, then a video consumer (RTX store) on each. At
+ * every step the growth per transport of RSS and of V8's heap (the facade's JS objects), after
+ * a full GC; the rest of the RSS growth is the worker's native memory.
+ */
+async function memoryBreakdownChild() {
+	const sfu = require(modulePath);
+	const worker = await sfu.createWorker({ logLevel: 'none' });
+	const router = await worker.createRouter({ mediaCodecs: [OPUS, VP8] });
+	const session = await Session.open();
+	const audio = await endpoint(router, session, 'webrtc', true, 1000);
+	const producers = [
+		await audio.produce({ kind: 'audio', rtpParameters: { codecs: [{ ...OPUS, payloadType: 96 }], encodings: [{ ssrc: 1000 }] } }),
+		await audio.produce({ kind: 'video', rtpParameters: { codecs: [{ ...VP8, payloadType: 97 }], encodings: [{ ssrc: 1010 }] } }),
+	];
+	const sample = () => {
+		global.gc?.();
+		const m = process.memoryUsage();
+		return { rss: rssBytes(worker.pid), heap: m.heapUsed, heapTotal: m.heapTotal };
+	};
+	const steps = [];
+	let last = sample();
+	const per = (now, k) => (now[k] - last[k]) / 1024 / MEMORY_K;
+	const step = name => {
+		const now = sample();
+		// V8's committed heap moves by whole pages (and shrinks when idle): the RSS growth that
+		// is not the JS heap's is the worker's native memory.
+		steps.push({ step: name, rssKiB: per(now, 'rss'), jsHeapKiB: per(now, 'heap'), nativeKiB: per(now, 'rss') - per(now, 'heapTotal') });
+		last = now;
+	};
+	const transports = [];
+	for (let i = 0; i < MEMORY_K; i++) {
+		transports.push(await router.createWebRtcTransport({ listenInfos: [LISTEN] }));
+	}
+	step('WebRtcTransport created');
+	for (const t of transports) {
+		await t.connect({ dtlsParameters: session.dtls() });
+		await session.add(`recv webrtc ${Session.webrtcArgs(t)}`);
+	}
+	await session.connect();
+	step('connected (ICE, DTLS, SRTP)');
+	await new Promise(r => setTimeout(r, DTLS_SETTLE_MS));
+	step('30 s later (OpenSSL connection freed)');
+	for (const t of transports) await t.consume({ producerId: producers[0].id, rtpCapabilities: router.rtpCapabilities });
+	step('audio consumer');
+	for (const t of transports) await t.consume({ producerId: producers[1].id, rtpCapabilities: router.rtpCapabilities });
+	step('video consumer');
+	console.log(JSON.stringify({ transports: MEMORY_K, steps }));
+	session.close();
+	worker.close();
+}
+
+/**
+ * A join storm, in a fresh Node process: STORM_N participants join one router at once (each a
+ * send and a receive WebRtcTransport, connected; everyone produces audio, STORM_VIDEO of them
+ * video too); every participant consumes every other's audio and the videos, in the order an
+ * application would (a joiner consumes what exists; a new producer is consumed by everyone
+ * already there). Wall time to the last consumer; peak RSS of the Node process and, for a
+ * module with worker subprocesses (mediasoup), of the worker too. No media flows.
+ */
+const STORM_N = quick ? 50 : 200;
+const STORM_VIDEO = 10;
+async function joinStorm() {
+	const out = await new Promise((resolve, reject) => {
+		const p = spawn(process.execPath, ['--expose-gc', __filename, '--join-storm', '--module', modulePath, ...(quick ? ['--quick'] : [])], {
+			stdio: ['ignore', 'pipe', 'inherit'],
+		});
+		let text = '';
+		p.stdout.on('data', d => (text += d));
+		p.on('exit', code => (code === 0 ? resolve(text) : reject(new Error(`join storm exited with ${code}`))));
+	});
+	return JSON.parse(out);
+}
+
+async function joinStormChild() {
+	const sfu = require(modulePath);
+	const worker = await sfu.createWorker({ logLevel: 'none' });
+	const router = await worker.createRouter({ mediaCodecs: [OPUS, VP8] });
+	const pids = [...new Set([process.pid, worker.pid])];
+	const rss = () => pids.reduce((sum, pid) => sum + rssBytes(pid), 0);
+	global.gc?.();
+	const rssBefore = rss();
+	let rssPeak = rssBefore;
+	const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rss())), 10);
+	const dtlsParameters = { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: 'AA:BB' }] };
+	const caps = router.rtpCapabilities;
+	const peers = [];
+	const producers = [];
+	let consumers = 0;
+	const consume = async (peer, producer) => {
+		await peer.recv.consume({ producerId: producer.id, rtpCapabilities: caps });
+		consumers++;
+	};
+	const pending = [];
+	const started = process.hrtime.bigint();
+	await Promise.all(
+		Array.from({ length: STORM_N }, async (_, i) => {
+			const transport = () => router.createWebRtcTransport({ listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] });
+			const [send, recv] = await Promise.all([transport(), transport()]);
+			await Promise.all([send.connect({ dtlsParameters }), recv.connect({ dtlsParameters })]);
+			const peer = { i, recv };
+			// Joined: consume what exists, and be there for what comes.
+			peers.push(peer);
+			for (const p of producers) pending.push(consume(peer, p));
+			const ssrc = 1000 + 10 * i;
+			const mine = [send.produce({ kind: 'audio', rtpParameters: { codecs: [{ ...OPUS, payloadType: 100 }], encodings: [{ ssrc }] } })];
+			if (i < STORM_VIDEO) {
+				mine.push(
+					send.produce({
+						kind: 'video',
+						rtpParameters: { codecs: [{ ...VP8, payloadType: 101 }], encodings: [{ ssrc: ssrc + 1 }] },
+					})
+				);
+			}
+			for (const producer of await Promise.all(mine)) {
+				producers.push(producer);
+				for (const other of peers) if (other !== peer) pending.push(consume(other, producer));
+			}
+		})
+	);
+	while (pending.length) await pending.pop();
+	const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+	clearInterval(sampler);
+	rssPeak = Math.max(rssPeak, rss());
+	const MiB = 1024 * 1024;
+	console.log(
+		JSON.stringify({
+			participants: STORM_N,
+			videoPublishers: STORM_VIDEO,
+			transports: 2 * STORM_N,
+			producers: producers.length,
+			consumers,
+			wallMs,
+			usPerConsumer: (wallMs * 1000) / consumers,
+			rssBeforeMiB: rssBefore / MiB,
+			rssPeakMiB: rssPeak / MiB,
+			kibPerConsumer: (rssPeak - rssBefore) / 1024 / consumers,
+			processes: pids.length,
+		})
+	);
+	worker.close();
 }
 
 /**
@@ -577,6 +730,8 @@ function scenarios() {
 async function main() {
 	const probe = opt('--memory-probe');
 	if (probe) return memoryProbeChild(probe);
+	if (args.includes('--join-storm')) return joinStormChild();
+	if (args.includes('--memory-breakdown')) return memoryBreakdownChild();
 	if (!fs.existsSync(LOADGEN)) {
 		throw new Error('bench/loadgen is not built: run `npm run bench` (it builds it first)');
 	}
@@ -606,6 +761,7 @@ async function main() {
 	const srtpSfu = only ? null : await srtpInSfu(sfu);
 	const srtp = srtpSfu ? await srtpAlone(srtpSfu.profile) : null;
 	const recorder = !only || only === 'recorder' ? await recorderCost(sfu) : null;
+	const storm = !only || only === 'storm' ? await joinStorm() : null;
 
 	const f = (n, d = 2) => (n === null || n === undefined ? '-' : Number(n).toFixed(d));
 	const knee = x => `${x.kneeOutPps}${x.kneeGeneratorBound ? '*' : ''}`;
@@ -652,6 +808,11 @@ async function main() {
 	console.log(
 		`control plane: createWorker ${f(cp.createWorkerMs, 1)} ms, ${f(cp.transportsPerSec, 0)} WebRtcTransports (create + connect)/s, ${f(cp.consumesPerSec, 0)} consumes/s`
 	);
+	if (storm) {
+		console.log(
+			`join storm: ${storm.participants} participants at once (2 WebRtcTransports each, audio from all, video from ${storm.videoPublishers}): ${storm.consumers} consumers in ${f(storm.wallMs / 1000, 2)} s (${f(storm.usPerConsumer, 1)} µs each), peak RSS ${f(storm.rssPeakMiB, 0)} MiB (${f(storm.rssBeforeMiB, 0)} before; ${f(storm.kibPerConsumer, 1)} KiB per consumer${storm.processes > 1 ? ', Node + worker processes' : ''})`
+		);
+	}
 	const result = {
 		module: modulePath,
 		machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, date: new Date().toISOString() },
@@ -661,6 +822,7 @@ async function main() {
 		srtpAlone: srtp,
 		srtpInSfu: srtpSfu,
 		recorder,
+		joinStorm: storm,
 		memory,
 	};
 	if (jsonFile) fs.writeFileSync(jsonFile, JSON.stringify(result, null, 2));
