@@ -22,7 +22,7 @@ use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -201,6 +201,14 @@ impl Drop for WorkerHandle {
     }
 }
 
+/// The certificate of the workers given none: generated once per process and shared (a key
+/// pair, a signature and two OpenSSL contexts took 0.5–1.3 ms, most of `createWorker()`).
+/// mediasoup makes one per worker process; workers here are threads of one process.
+fn generated_certificate() -> Result<DtlsCertificate, String> {
+    static CERT: OnceLock<Result<DtlsCertificate, String>> = OnceLock::new();
+    CERT.get_or_init(DtlsCertificate::generate).clone()
+}
+
 /// Loads or generates the certificate, then starts the worker thread.
 pub fn spawn(
     settings: WorkerSettings,
@@ -218,7 +226,7 @@ pub fn spawn(
                 .map_err(|e| format!("cannot read dtlsPrivateKeyFile '{k}': {e}"))?;
             DtlsCertificate::from_pem(&cp, &kp)?
         }
-        _ => DtlsCertificate::generate()?,
+        _ => generated_certificate()?,
     };
     let poll = Poll::new().map_err(|e| e.to_string())?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| e.to_string())?);

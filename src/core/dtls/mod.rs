@@ -48,7 +48,9 @@ fn fingerprint(cert: &X509, alg: &str) -> Option<String> {
     )
 }
 
-/// The worker's certificate and key, with its fingerprints.
+/// The worker's certificate and key, with its fingerprints (a clone shares them: OpenSSL's
+/// objects are reference-counted).
+#[derive(Clone)]
 pub struct DtlsCertificate {
     pub cert: X509,
     pub key: PKey<Private>,
