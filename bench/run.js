@@ -327,6 +327,14 @@ async function sfuScenario(sfu, spec, relayFor) {
 		// Rooms compare with the relay of the same fan-out per input packet (N − 1).
 		const fanout = spec.K ?? spec.N - 1;
 		const fixed = await fixedLoad(run, await relayFor(fanout));
+		// One→K plain also against a relay sending each copy from its own socket, as the SFU's
+		// PlainTransports do: what the SFU costs beyond the kernel's per-socket work.
+		let sockets = null;
+		if (spec.transport === 'plain' && spec.K && !spec.workers && (!quick || only)) {
+			const relay = await relaySetup(spec.K, false, true);
+			sockets = await fixedLoad(run, relay);
+			relay.close();
+		}
 		const { good, generatorBound } = await knee(run);
 		const half = good ? await run(Math.round(good.outPps / 2)) : null;
 		return {
@@ -343,6 +351,7 @@ async function sfuScenario(sfu, spec, relayFor) {
 			fixedLossPct: fixed.last.lossPct,
 			cpuUsPerPacket: fixed.sfuUs,
 			batchedRelayUsPerPacket: fixed.relayUs,
+			socketsRelay: sockets && { sfuUs: sockets.sfuUs, relayUs: sockets.relayUs },
 			relayFanout: fanout,
 			p50us: half?.p50us ?? null,
 			p99us: half?.p99us ?? null,
@@ -356,8 +365,8 @@ async function sfuScenario(sfu, spec, relayFor) {
 }
 
 /** A raw relay (no SFU logic) with K plain receivers, ready to run at any rate. */
-async function relaySetup(K, batched) {
-	const relay = child(['relay', '--outputs', String(K), '--batched', batched ? '1' : '0']);
+async function relaySetup(K, batched, ownSockets = false) {
+	const relay = child(['relay', '--outputs', String(K), '--batched', ownSockets ? 'sockets' : batched ? '1' : '0']);
 	const port = Number((await relay.next()).replace('port ', ''));
 	const session = await Session.open();
 	const ports = [];
@@ -382,7 +391,7 @@ async function relaySetup(K, batched) {
 		};
 	};
 	return {
-		kind: batched ? 'batched' : 'naive',
+		kind: ownSockets ? 'sockets' : batched ? 'batched' : 'naive',
 		K,
 		run,
 		fixed: [],
@@ -783,6 +792,12 @@ async function main() {
 		);
 	}
 	console.log('(* the generator could not go faster: the knee is at least this)');
+	for (const s of results.filter(x => x.socketsRelay)) {
+		const r = s.socketsRelay;
+		console.log(
+			`${s.name}: against a relay sending each copy from its own socket (as the SFU's transports do), alternated: SFU ${f(r.sfuUs)} vs ${f(r.relayUs)} µs/pkt = ${f(r.sfuUs / r.relayUs)}×`
+		);
+	}
 	const one = results.find(s => s.name === 'one→10 plain');
 	const two = results.find(s => s.workers === 2);
 	if (one && two) {

@@ -27,10 +27,11 @@
 //! core's SRTP, measured alone (CPU µs per packet over 200 000 packets), the floor for the SFU's
 //! own SRTP cost.
 //!
-//! `relay --outputs K --batched 0|1`: the raw baselines. Binds an input socket (prints `port
-//! P`), then forwards every datagram to the K addresses of `go host:p1,host:p2,...`: naive (one
-//! sendto per copy) or batched (one sendmmsg per input packet, each copy its own header and the
-//! shared payload). `stats` prints its forwarded count and CPU time so far.
+//! `relay --outputs K --batched 0|1|sockets`: the raw baselines. Binds an input socket (prints
+//! `port P`), then forwards every datagram to the K addresses of `go host:p1,host:p2,...`: naive
+//! (one sendto per copy), batched (one sendmmsg per input packet, each copy its own header and
+//! the shared payload) or `sockets` (one sendto per copy, each destination from its own socket,
+//! as an SFU's transports send). `stats` prints its forwarded count and CPU time so far.
 //!
 //! Hand-written on std + libc: the point is to measure the kernel and the SFU, not a framework.
 //! The WebRTC clients reuse this repository's own core (STUN writer, DTLS in client role, SRTP)
@@ -553,7 +554,7 @@ fn run(
     )
 }
 
-fn relay(outputs: usize, batched: bool) {
+fn relay(outputs: usize, batched: bool, own_sockets: bool) {
     let input = UdpSocket::bind("127.0.0.1:0").unwrap();
     let _ = socket2::SockRef::from(&input).set_recv_buffer_size(4 << 20);
     say(&format!("port {}", input.local_addr().unwrap().port()));
@@ -565,6 +566,9 @@ fn relay(outputs: usize, batched: bool) {
         .collect();
     assert_eq!(dests.len(), outputs, "expected {outputs} destinations");
     let out = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let outs: Vec<UdpSocket> = (0..if own_sockets { outputs } else { 0 })
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
     input
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
@@ -661,7 +665,8 @@ fn relay(outputs: usize, batched: bool) {
         } else {
             for (i, d) in dests.iter().enumerate() {
                 buf[8..12].copy_from_slice(&(1000 + i as u32).to_be_bytes());
-                if out.send_to(&buf[..n], d).is_ok() {
+                let socket = outs.get(i).unwrap_or(&out);
+                if socket.send_to(&buf[..n], d).is_ok() {
                     count += 1;
                 }
             }
@@ -717,9 +722,10 @@ fn main() {
         Some("relay") => relay(
             arg("--outputs").and_then(|v| v.parse().ok()).unwrap_or(1),
             arg("--batched").as_deref() == Some("1"),
+            arg("--batched").as_deref() == Some("sockets"),
         ),
         _ => {
-            eprintln!("usage: peerwave-loadgen session | srtp --profile P --size S | relay --outputs K --batched 0|1");
+            eprintln!("usage: peerwave-loadgen session | srtp --profile P --size S | relay --outputs K --batched 0|1|sockets");
             std::process::exit(2);
         }
     }
