@@ -46,6 +46,9 @@ fn trim_heap() {
     }
 }
 
+/// How long a requester spins on its answer before it yields the CPU between looks.
+const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(30);
+
 /// How long the loop keeps polling without sleeping after a request.
 const HOT: Duration = Duration::from_micros(500);
 
@@ -189,7 +192,13 @@ impl WorkerHandle {
             if self.outbox.answered.load(Ordering::SeqCst) == id || start.elapsed() >= within {
                 break;
             }
-            std::hint::spin_loop();
+            // Spin briefly, then yield: a worker thread the scheduler queued on this CPU (a new
+            // worker's, or one woken by this request) must not wait behind the spinning.
+            if start.elapsed() < SPIN_BEFORE_YIELD {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
         // From here the worker rings for it; what it pushed already is taken now (it may also
         // have come and been overtaken by another response in `answered`).
