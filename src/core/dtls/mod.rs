@@ -214,7 +214,7 @@ pub struct DtlsTransport {
     /// None once released: the connection is done with and only `close_notify` is left.
     stream: Option<SslStream<DatagramPipe>>,
     /// The close_notify alert written at `release`, sent by `close`.
-    close_notify: Vec<Vec<u8>>,
+    close_notify: VecDeque<Vec<u8>>,
     /// Records that came after `release` and were ignored (a late retransmission).
     pub ignored_after_release: u64,
     pub role: DtlsRole,
@@ -243,7 +243,7 @@ impl DtlsTransport {
         let stream = SslStream::new(ssl, DatagramPipe::default()).map_err(|e| e.to_string())?;
         Ok(Self {
             stream: Some(stream),
-            close_notify: Vec::new(),
+            close_notify: VecDeque::new(),
             ignored_after_release: 0,
             role,
             state: DtlsState::New,
@@ -301,7 +301,7 @@ impl DtlsTransport {
     pub fn pop_outgoing(&mut self) -> Option<Vec<u8>> {
         match self.stream.as_mut() {
             Some(s) => s.get_mut().outgoing.pop_front(),
-            None if self.state == DtlsState::Closed => self.close_notify.pop(),
+            None if self.state == DtlsState::Closed => self.close_notify.pop_front(),
             None => None,
         }
     }
@@ -327,7 +327,7 @@ impl DtlsTransport {
         // Sent during the handshake and already taken; what is queued now is the alert.
         stream.get_mut().outgoing.clear();
         let _ = stream.shutdown();
-        self.close_notify = stream.get_mut().outgoing.drain(..).rev().collect();
+        self.close_notify = std::mem::take(&mut stream.get_mut().outgoing);
     }
 
     pub fn released(&self) -> bool {
@@ -552,9 +552,9 @@ mod tests {
         let (mut a, mut b) = connected_pair();
         b.release();
         let mut eb = Vec::new();
-        let mut hello = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-        hello.push(1);
-        b.handle_datagram(&hello, &mut eb);
+        // A handshake record (type 22) of epoch 0, one byte long.
+        let handshake = [22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1];
+        b.handle_datagram(&handshake, &mut eb);
         assert_eq!(
             (b.state, b.ignored_after_release),
             (DtlsState::Connected, 1)

@@ -28,8 +28,9 @@ pub struct WebRtc {
     pub srtp_in: Option<SrtpContext>,
     pub srtp_out: Option<SrtpContext>,
     pub remote_cert: Option<String>,
-    /// When DTLS connected (the OpenSSL connection is released `DTLS_KEEP` later at the latest).
-    pub dtls_connected_at: Option<Instant>,
+    /// Set while the OpenSSL connection may still be released (DTLS connected, no data
+    /// channels, not released yet): when it is released at the latest.
+    pub dtls_release_at: Option<Instant>,
     pub ice_consent_timeout: u64,
     /// The WebRtcServer whose sockets this transport uses, if any.
     pub server: Option<u32>,
@@ -93,7 +94,7 @@ impl WebRtc {
             srtp_in: None,
             srtp_out: None,
             remote_cert: None,
-            dtls_connected_at: None,
+            dtls_release_at: None,
             ice_consent_timeout: consent,
             server,
         })
@@ -234,7 +235,7 @@ pub fn input(
         return match r {
             Ok(n) => {
                 // The peer protects with the exported keys: its handshake is done.
-                if t.sctp.is_none() {
+                if w.dtls_release_at.is_some() {
                     release_dtls(w, ctx, &t.id);
                 }
                 InputOutcome::inbound(if rtcp {
@@ -267,16 +268,15 @@ const DTLS_KEEP: Duration = Duration::from_secs(30);
 
 /// Frees the OpenSSL connection once DTLS has nothing left to do but close (`DtlsTransport::release`).
 fn release_dtls(w: &mut WebRtc, ctx: &mut Ctx, id: &str) {
-    if let Some(d) = w.dtls.as_mut() {
-        if !d.released() && d.state == DtlsState::Connected {
-            d.release();
-            w.dtls_connected_at = None;
-            ctx.freed_bytes += RELEASED_DTLS_BYTES;
-            ctx.debug("dtls", || {
-                format!("DTLS connection released, close_notify kept [transportId:{id}]")
-            });
-        }
-    }
+    w.dtls_release_at = None;
+    let Some(d) = w.dtls.as_mut().filter(|d| d.state == DtlsState::Connected) else {
+        return;
+    };
+    d.release();
+    ctx.freed_bytes += RELEASED_DTLS_BYTES;
+    ctx.debug("dtls", || {
+        format!("DTLS connection released, close_notify kept [transportId:{id}]")
+    });
 }
 
 /// What releasing one connection frees (measured with heaptrack: ~72 KiB of malloc).
@@ -289,10 +289,7 @@ pub fn tick(t: &mut Transport, ctx: &mut Ctx, cert: &DtlsCertificate) -> InputOu
     };
     let o = w.ice.handle_timeout(ctx.now);
     let mut events = Vec::new();
-    if t.sctp.is_none()
-        && w.dtls_connected_at
-            .is_some_and(|at| ctx.now.duration_since(at) >= DTLS_KEEP)
-    {
+    if w.dtls_release_at.is_some_and(|at| ctx.now >= at) {
         release_dtls(w, ctx, &t.id);
     }
     if let Some(d) = w.dtls.as_mut() {
@@ -419,7 +416,10 @@ fn dtls_events(t: &mut Transport, ctx: &mut Ctx, events: Vec<DtlsEvent>) -> Inpu
                         w.srtp_out = Some(o);
                         w.srtp_in = Some(i);
                         w.remote_cert = w.dtls.as_mut().and_then(|d| d.remote_cert_pem.take());
-                        w.dtls_connected_at = Some(ctx.now);
+                        // Data channels keep the connection: SCTP travels in it.
+                        if t.sctp.is_none() {
+                            w.dtls_release_at = Some(ctx.now + DTLS_KEEP);
+                        }
                         w.dtls_state = DtlsState::Connected;
                         notes.push(
                             json!({ "dtlsState": "connected", "dtlsRemoteCert": w.remote_cert }),
